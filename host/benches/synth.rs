@@ -1,0 +1,38 @@
+//! Synthetic sample rendering speed at 128 x 128 (target: >= 1000 samples/s on one
+//! thread, so the CLI reaches >= 300 samples/s with PNG writing on two cores).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use unveil_host::synth::{render_sample, SynthConfig};
+
+fn bench(c: &mut Criterion) {
+    let cfg = SynthConfig::new(128).expect("size");
+
+    // A plain wall-clock figure first, over many different samples (poses, backgrounds).
+    let n = 3000u64;
+    let start = Instant::now();
+    for i in 0..n {
+        black_box(render_sample(&cfg, 1, i).expect("render"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "synth 128x128: {:.0} samples/s single-threaded ({n} samples in {secs:.2} s)",
+        n as f64 / secs
+    );
+
+    let mut g = c.benchmark_group("synth");
+    g.throughput(Throughput::Elements(1));
+    let mut index = 0u64;
+    g.bench_function("render_sample_128", |b| {
+        b.iter(|| {
+            index = index.wrapping_add(1);
+            black_box(render_sample(&cfg, 7, index).expect("render"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

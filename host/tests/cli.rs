@@ -1,0 +1,132 @@
+//! The `unveil` binary as a user runs it: outputs, determinism and bad input.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn unveil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unveil")).args(args).output().expect("run unveil")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// All files of a folder, sorted by name, with their bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A failed run: non-zero exit, a single line on stderr, and no panic.
+fn assert_clean_failure(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{needle:?} not in {err}");
+}
+
+#[test]
+fn synth_writes_count_samples_and_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for dir in [&a, &b] {
+        let out = unveil(&["synth", "--out", dir.to_str().unwrap(), "--count", "64", "--size", "128", "--seed", "7"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("samples/s"), "rate not printed: {stdout}");
+    }
+    let (sa, sb) = (snapshot(&a), snapshot(&b));
+    assert_eq!(sa.len(), 64 * 5 + 1, "64 samples x 5 planes + manifest");
+    assert!(sa == sb, "two runs with the same seed differ");
+    let data = unveil_host::dataset::Dataset::open(&a).unwrap();
+    assert_eq!(data.len(), 64);
+    assert_eq!(data.manifest.seed, 7);
+}
+
+#[test]
+fn different_seeds_differ() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, seed) in [(&a, "1"), (&b, "2")] {
+        let out = unveil(&["synth", "--out", dir.to_str().unwrap(), "--count", "2", "--size", "32", "--seed", seed]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_ne!(fs::read(a.join("00000_image.png")).unwrap(), fs::read(b.join("00000_image.png")).unwrap());
+}
+
+#[test]
+fn demo_writes_contact_sheet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = unveil(&["demo", "--out", tmp.path().to_str().unwrap(), "--count", "3", "--size", "64"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sheet = image::open(tmp.path().join("contact_sheet.png")).unwrap();
+    // 6 columns and 3 rows of 64-pixel tiles with 2-pixel gaps.
+    assert_eq!((sheet.width(), sheet.height()), (6 * 66 + 2, 3 * 66 + 2));
+}
+
+#[test]
+fn bad_arguments_fail_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    assert_clean_failure(&unveil(&["synth", "--out", dir, "--bogus"]), "--bogus");
+    assert_clean_failure(&unveil(&["synth", "--out", dir, "--size", "0"]), "size");
+    assert_clean_failure(&unveil(&["synth", "--out", dir, "--size", "abc"]), "size");
+    assert_clean_failure(&unveil(&["synth", "--out", dir, "--count", "0"]), "count");
+    assert_clean_failure(&unveil(&["frobnicate"]), "frobnicate");
+}
+
+#[test]
+fn unwritable_output_fails_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A regular file where the output folder should be.
+    let file = tmp.path().join("file");
+    fs::write(&file, b"x").unwrap();
+    let out_dir = file.join("sub");
+    assert_clean_failure(&unveil(&["synth", "--out", out_dir.to_str().unwrap(), "--count", "1"]), "cannot create");
+}
+
+#[test]
+fn corrupt_mesh_and_backgrounds_fail_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out_dir = out_dir.to_str().unwrap();
+    let obj = tmp.path().join("bad.obj");
+    fs::write(&obj, b"v 1 2\nf 1 2 99\n\x00\xff garbage").unwrap();
+    assert_clean_failure(&unveil(&["synth", "--out", out_dir, "--count", "1", "--mesh", obj.to_str().unwrap()]), "bad.obj");
+    let missing = tmp.path().join("missing.obj");
+    assert_clean_failure(
+        &unveil(&["synth", "--out", out_dir, "--count", "1", "--mesh", missing.to_str().unwrap()]),
+        "missing.obj",
+    );
+    let bg = tmp.path().join("bg");
+    fs::create_dir(&bg).unwrap();
+    fs::write(bg.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    assert_clean_failure(
+        &unveil(&["synth", "--out", out_dir, "--count", "1", "--backgrounds", bg.to_str().unwrap()]),
+        "broken.png",
+    );
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    assert_clean_failure(
+        &unveil(&["synth", "--out", out_dir, "--count", "1", "--backgrounds", empty.to_str().unwrap()]),
+        "empty",
+    );
+}
+
+#[test]
+fn help_explains_commands() {
+    let out = unveil(&["synth", "--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--out", "--count", "--size", "--seed", "--backgrounds", "--mesh"] {
+        assert!(text.contains(flag), "{flag} missing from help: {text}");
+    }
+}

@@ -1,0 +1,347 @@
+//! Images as both sides hold them: interleaved (HWC) `u8` pixels in memory and on disk,
+//! normalised planar (CHW) `f32` tensors at the network boundary.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that can be wrong with an image buffer handed to us.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("image buffer has {actual} bytes, expected {expected}")]
+    BufferSize { expected: usize, actual: usize },
+    #[error("image is {actual_w}x{actual_h}x{actual_c}, expected {expected_w}x{expected_h}x{expected_c}")]
+    Shape {
+        expected_w: usize,
+        expected_h: usize,
+        expected_c: usize,
+        actual_w: usize,
+        actual_h: usize,
+        actual_c: usize,
+    },
+    #[error("image dimensions must be non-zero")]
+    Empty,
+    #[error("image dimensions overflow")]
+    TooLarge,
+    #[error("unsupported channel count {0} (expected 1, 3 or 4)")]
+    Channels(usize),
+    #[error("part index {0} out of range")]
+    PartIndex(u8),
+}
+
+/// An 8-bit image, row-major, channels interleaved (HWC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageU8 {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub data: Vec<u8>,
+}
+
+impl ImageU8 {
+    /// A black image.
+    pub fn new(width: usize, height: usize, channels: usize) -> Self {
+        Self { width, height, channels, data: vec![0; width * height * channels] }
+    }
+
+    /// Wrap a buffer, checking its length and shape.
+    pub fn from_vec(
+        width: usize,
+        height: usize,
+        channels: usize,
+        data: Vec<u8>,
+    ) -> Result<Self, ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Empty);
+        }
+        if !matches!(channels, 1 | 3 | 4) {
+            return Err(ImageError::Channels(channels));
+        }
+        let expected = width
+            .checked_mul(height)
+            .and_then(|n| n.checked_mul(channels))
+            .ok_or(ImageError::TooLarge)?;
+        if data.len() != expected {
+            return Err(ImageError::BufferSize { expected, actual: data.len() });
+        }
+        Ok(Self { width, height, channels, data })
+    }
+
+    pub fn pixel_count(&self) -> usize {
+        self.width * self.height
+    }
+
+    /// Pixel `i` (row-major index) as a slice of `channels` bytes.
+    pub fn pixel(&self, i: usize) -> &[u8] {
+        &self.data[i * self.channels..(i + 1) * self.channels]
+    }
+
+    pub fn pixel_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.data[i * self.channels..(i + 1) * self.channels]
+    }
+
+    /// Error unless the image is exactly `width x height x channels`.
+    pub fn expect_shape(&self, width: usize, height: usize, channels: usize) -> Result<(), ImageError> {
+        if self.width == width && self.height == height && self.channels == channels {
+            Ok(())
+        } else {
+            Err(ImageError::Shape {
+                expected_w: width,
+                expected_h: height,
+                expected_c: channels,
+                actual_w: self.width,
+                actual_h: self.height,
+                actual_c: self.channels,
+            })
+        }
+    }
+
+    /// Bilinear resize (pixel centres aligned, as OpenCV `INTER_LINEAR` and ONNX `Resize`
+    /// with `half_pixel`), rounding to nearest. Used for user photos and camera frames
+    /// whose size differs from the model's.
+    pub fn resize_bilinear(&self, width: usize, height: usize) -> Result<Self, ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Empty);
+        }
+        if width == self.width && height == self.height {
+            return Ok(self.clone());
+        }
+        let c = self.channels;
+        let mut out = vec![0u8; width * height * c];
+        let sx = self.width as f32 / width as f32;
+        let sy = self.height as f32 / height as f32;
+        // Precompute the horizontal taps once per column: they are the same on every row.
+        let taps_x: Vec<(usize, usize, f32)> =
+            (0..width).map(|x| taps(x, sx, self.width)).collect();
+        for y in 0..height {
+            let (y0, y1, fy) = taps(y, sy, self.height);
+            for (x, &(x0, x1, fx)) in taps_x.iter().enumerate() {
+                for ch in 0..c {
+                    let p = |xx: usize, yy: usize| self.data[(yy * self.width + xx) * c + ch] as f32;
+                    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
+                    let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
+                    let v = top + (bot - top) * fy;
+                    out[(y * width + x) * c + ch] = (v + 0.5).clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        Ok(Self { width, height, channels: c, data: out })
+    }
+
+    /// Convert to a normalised CHW tensor (3 channels; grey is replicated, alpha dropped).
+    pub fn to_chw(&self, norm: &Normalisation) -> Vec<f32> {
+        let mut out = vec![0.0f32; 3 * self.pixel_count()];
+        self.write_chw(norm, &mut out);
+        out
+    }
+
+    /// As [`to_chw`](Self::to_chw) into a caller-owned buffer of `3 * width * height`
+    /// floats, so the device's steady-state loop allocates nothing.
+    pub fn write_chw(&self, norm: &Normalisation, out: &mut [f32]) {
+        let n = self.pixel_count();
+        assert_eq!(out.len(), 3 * n, "CHW buffer size");
+        let lut = norm.lut();
+        for i in 0..n {
+            let px = self.pixel(i);
+            for ch in 0..3 {
+                let v = if self.channels == 1 { px[0] } else { px[ch] };
+                out[ch * n + i] = lut[ch][v as usize];
+            }
+        }
+    }
+
+    /// Convert a normalised 3-channel CHW tensor back to an RGB image (clamped, rounded).
+    pub fn from_chw(
+        width: usize,
+        height: usize,
+        chw: &[f32],
+        norm: &Normalisation,
+    ) -> Result<Self, ImageError> {
+        let mut img = Self::from_vec(width, height, 3, vec![0; width * height * 3])?;
+        img.read_chw(chw, norm)?;
+        Ok(img)
+    }
+
+    /// As [`from_chw`](Self::from_chw) into this (RGB) image's existing buffer.
+    pub fn read_chw(&mut self, chw: &[f32], norm: &Normalisation) -> Result<(), ImageError> {
+        let n = self.pixel_count();
+        if self.channels != 3 {
+            return Err(ImageError::Channels(self.channels));
+        }
+        if chw.len() != 3 * n {
+            return Err(ImageError::BufferSize { expected: 3 * n, actual: chw.len() });
+        }
+        for ch in 0..3 {
+            for i in 0..n {
+                let v = chw[ch * n + i] * norm.std[ch] + norm.mean[ch];
+                self.data[i * 3 + ch] = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Source taps and weight for output coordinate `o` under scale `s` (half-pixel centres).
+fn taps(o: usize, s: f32, len: usize) -> (usize, usize, f32) {
+    let src = ((o as f32 + 0.5) * s - 0.5).max(0.0);
+    let i0 = (src as usize).min(len - 1);
+    let i1 = (i0 + 1).min(len - 1);
+    (i0, i1, src - i0 as f32)
+}
+
+/// Per-channel normalisation applied to `u8 / 255`: `(x - mean) / std`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Default for Normalisation {
+    /// Maps [0, 255] to [-1, 1]: symmetric around zero, which suits tanh outputs and int8.
+    fn default() -> Self {
+        Self { mean: [0.5; 3], std: [0.5; 3] }
+    }
+}
+
+impl Normalisation {
+    /// Identity on `x / 255` (range [0, 1]).
+    pub const UNIT: Self = Self { mean: [0.0; 3], std: [1.0; 3] };
+
+    /// Lookup table per channel: 256 entries; avoids a divide per pixel on the device.
+    pub fn lut(&self) -> [[f32; 256]; 3] {
+        let mut lut = [[0.0f32; 256]; 3];
+        for (ch, table) in lut.iter_mut().enumerate() {
+            for (v, slot) in table.iter_mut().enumerate() {
+                *slot = (v as f32 / 255.0 - self.mean[ch]) / self.std[ch];
+            }
+        }
+        lut
+    }
+}
+
+/// A binary per-pixel mask (1 = set), row-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mask {
+    pub width: usize,
+    pub height: usize,
+    /// One byte per pixel, 0 or 1.
+    pub data: Vec<u8>,
+}
+
+impl Mask {
+    pub fn new(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0; width * height] }
+    }
+
+    pub fn from_fn(width: usize, height: usize, f: impl Fn(usize) -> bool) -> Self {
+        Self { width, height, data: (0..width * height).map(|i| f(i) as u8).collect() }
+    }
+
+    /// From 8-bit grey pixels: set where the value is ≥ 128 (tolerates lossy round trips).
+    pub fn from_grey(width: usize, height: usize, grey: &[u8]) -> Result<Self, ImageError> {
+        let n = width.checked_mul(height).ok_or(ImageError::TooLarge)?;
+        if grey.len() != n {
+            return Err(ImageError::BufferSize { expected: n, actual: grey.len() });
+        }
+        Ok(Self::from_fn(width, height, |i| grey[i] >= 128))
+    }
+
+    #[inline]
+    pub fn get(&self, x: usize, y: usize) -> bool {
+        self.data[y * self.width + x] != 0
+    }
+
+    #[inline]
+    pub fn set(&mut self, x: usize, y: usize, on: bool) {
+        self.data[y * self.width + x] = on as u8;
+    }
+
+    pub fn count(&self) -> usize {
+        self.data.iter().filter(|&&v| v != 0).count()
+    }
+
+    /// Fraction of pixels set.
+    pub fn coverage(&self) -> f32 {
+        if self.data.is_empty() {
+            0.0
+        } else {
+            self.count() as f32 / self.data.len() as f32
+        }
+    }
+
+    /// 0/255 grey pixels, for saving as PNG.
+    pub fn to_grey(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chw_round_trip_is_exact() {
+        let data: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        let img = ImageU8::from_vec(4, 3, 3, data).unwrap();
+        for norm in [Normalisation::default(), Normalisation::UNIT] {
+            let t = img.to_chw(&norm);
+            assert_eq!(ImageU8::from_chw(4, 3, &t, &norm).unwrap(), img);
+        }
+    }
+
+    #[test]
+    fn chw_layout_and_values() {
+        // Two pixels: (255, 0, 51) and (0, 255, 102).
+        let img = ImageU8::from_vec(2, 1, 3, vec![255, 0, 51, 0, 255, 102]).unwrap();
+        let t = img.to_chw(&Normalisation::default());
+        let want = [1.0, -1.0, -1.0, 1.0, 0.2 * 2.0 - 1.0, 0.4 * 2.0 - 1.0];
+        for (a, b) in t.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn grey_is_replicated() {
+        let img = ImageU8::from_vec(1, 1, 1, vec![255]).unwrap();
+        assert_eq!(img.to_chw(&Normalisation::UNIT), vec![1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn resize_known_values() {
+        // 2x1 → 4x1 with half-pixel centres: taps at -0.25 (clamped 0), 0.25, 0.75, 1.25.
+        let img = ImageU8::from_vec(2, 1, 1, vec![0, 200]).unwrap();
+        let r = img.resize_bilinear(4, 1).unwrap();
+        assert_eq!(r.data, vec![0, 50, 150, 200]);
+        // Downscale by two averages pairs.
+        let img = ImageU8::from_vec(4, 1, 1, vec![0, 100, 200, 100]).unwrap();
+        assert_eq!(img.resize_bilinear(2, 1).unwrap().data, vec![50, 150]);
+        assert!(img.resize_bilinear(0, 1).is_err());
+    }
+
+    #[test]
+    fn bad_buffers_are_errors() {
+        assert_eq!(
+            ImageU8::from_vec(2, 2, 3, vec![0; 11]),
+            Err(ImageError::BufferSize { expected: 12, actual: 11 })
+        );
+        assert_eq!(ImageU8::from_vec(0, 2, 3, vec![]), Err(ImageError::Empty));
+        assert_eq!(ImageU8::from_vec(1, 1, 2, vec![0; 2]), Err(ImageError::Channels(2)));
+        assert!(ImageU8::from_vec(usize::MAX, 2, 3, vec![]).is_err());
+        let img = ImageU8::new(2, 1, 3);
+        assert!(img.expect_shape(2, 1, 3).is_ok());
+        assert!(img.expect_shape(1, 2, 3).is_err());
+        assert!(ImageU8::new(2, 1, 1).read_chw(&[0.0; 6], &Normalisation::UNIT).is_err());
+    }
+
+    #[test]
+    fn mask_helpers() {
+        let m = Mask::from_grey(2, 2, &[0, 127, 128, 255]).unwrap();
+        assert_eq!(m.data, vec![0, 0, 1, 1]);
+        assert_eq!(m.count(), 2);
+        assert_eq!(m.coverage(), 0.5);
+        assert!(m.get(0, 1) && !m.get(1, 0));
+        assert_eq!(m.to_grey(), vec![0, 0, 255, 255]);
+        assert!(Mask::from_grey(2, 2, &[0; 3]).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! Conventions the Unveil host (training) and device (inference) must agree on.
+//!
+//! Everything here is `no_std` + `alloc` so that a camera-side microcontroller can use the
+//! same types; the `std` feature only adds `std::error::Error` impls.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod font;
+pub mod image;
+pub mod link;
+pub mod occlusion;
+pub mod rng;
+pub mod texture;
+
+pub use image::{ImageError, ImageU8, Mask, Normalisation};
+pub use texture::{IuvMap, NUM_PARTS, TEXTURE_CHANNELS};

@@ -1,0 +1,1 @@
+//! End-to-end tests across the Unveil crates live in `tests/tests/`; this library is empty.
