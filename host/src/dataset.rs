@@ -23,7 +23,9 @@ use image::{DynamicImage, ImageBuffer, Rgb};
 use serde::{Deserialize, Serialize};
 use unveil_shared::{ImageError, ImageU8, IuvMap, Mask};
 
-use crate::synth::{Sample, SampleParams};
+use rayon::prelude::*;
+
+use crate::synth::{render_sample, Sample, SampleParams, SynthConfig, SynthError};
 
 /// Manifest format version; bump when the layout changes.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -34,29 +36,52 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: cannot encode PNG: {source}")]
-    Encode { path: PathBuf, source: image::ImageError },
+    Encode {
+        path: PathBuf,
+        source: image::ImageError,
+    },
     #[error("{path}: cannot decode image: {source}")]
-    Decode { path: PathBuf, source: image::ImageError },
+    Decode {
+        path: PathBuf,
+        source: image::ImageError,
+    },
     #[error("{path}: {what} is {actual_w}x{actual_h}, expected {size}x{size}")]
-    Size { path: PathBuf, what: &'static str, size: usize, actual_w: u32, actual_h: u32 },
+    Size {
+        path: PathBuf,
+        what: &'static str,
+        size: usize,
+        actual_w: u32,
+        actual_h: u32,
+    },
     #[error("{path}: {source}")]
     Plane { path: PathBuf, source: ImageError },
     #[error("{path}: not a valid manifest: {source}")]
-    Manifest { path: PathBuf, source: serde_json::Error },
+    Manifest {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path}: manifest version {found}, this build reads version {MANIFEST_VERSION}")]
     Version { path: PathBuf, found: u32 },
     #[error("{0}: no manifest.json here (is this a data set made by `unveil synth`?)")]
     NoManifest(PathBuf),
     #[error("{0}: the data set holds no samples")]
     Empty(PathBuf),
+    #[error(transparent)]
+    Synth(#[from] SynthError),
     #[error("sample {index} out of range (data set has {len})")]
     Index { index: usize, len: usize },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io { path: path.to_path_buf(), source }
+    move |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// How a data set was generated; everything needed to regenerate it byte for byte.
@@ -104,15 +129,69 @@ pub fn write_sample(dir: &Path, sample: &Sample) -> Result<SampleEntry, DatasetE
     write_mask(&plane_path(dir, &stem, "mask"), &sample.mask)?;
     write_iuv(&plane_path(dir, &stem, "iuv"), &sample.iuv)?;
     write_rgb8(&plane_path(dir, &stem, "albedo"), &sample.albedo)?;
-    Ok(SampleEntry { index: sample.params.index, stem, params: sample.params.clone() })
+    Ok(SampleEntry {
+        index: sample.params.index,
+        stem,
+        params: sample.params.clone(),
+    })
+}
+
+/// Where a data set's subject and backgrounds came from, for its manifest.
+#[derive(Clone, Debug)]
+pub struct Provenance {
+    pub subject: String,
+    pub backgrounds: String,
+}
+
+impl Default for Provenance {
+    fn default() -> Self {
+        Self {
+            subject: "procedural".into(),
+            backgrounds: "procedural".into(),
+        }
+    }
+}
+
+/// Render samples `0..count` of `seed` into `dir` on the current rayon pool and write the
+/// manifest. `on_sample` is called once per finished sample (progress bars). The output is
+/// byte-identical whatever the thread count, because every sample has its own seed stream.
+pub fn synthesize(
+    dir: &Path,
+    cfg: &SynthConfig,
+    seed: u64,
+    count: u64,
+    provenance: &Provenance,
+    on_sample: impl Fn() + Sync,
+) -> Result<Manifest, DatasetError> {
+    let samples = (0..count)
+        .into_par_iter()
+        .map(|index| {
+            let entry = write_sample(dir, &render_sample(cfg, seed, index)?)?;
+            on_sample();
+            Ok(entry)
+        })
+        .collect::<Result<Vec<_>, DatasetError>>()?;
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        generator: format!("unveil {}", env!("CARGO_PKG_VERSION")),
+        size: cfg.size,
+        seed,
+        subject: provenance.subject.clone(),
+        backgrounds: provenance.backgrounds.clone(),
+        samples,
+    };
+    write_manifest(dir, &manifest)?;
+    Ok(manifest)
 }
 
 /// Write the manifest atomically (temporary file, then rename).
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), DatasetError> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
-    let json = serde_json::to_vec_pretty(manifest)
-        .map_err(|source| DatasetError::Manifest { path: path.clone(), source })?;
+    let json = serde_json::to_vec_pretty(manifest).map_err(|source| DatasetError::Manifest {
+        path: path.clone(),
+        source,
+    })?;
     fs::write(&tmp, json).map_err(io_err(&tmp))?;
     fs::rename(&tmp, &path).map_err(io_err(&path))
 }
@@ -127,7 +206,10 @@ fn save(path: &Path, img: DynamicImage) -> Result<(), DatasetError> {
     let file = fs::File::create(path).map_err(io_err(path))?;
     let mut w = BufWriter::new(file);
     img.write_with_encoder(encoder(&mut w))
-        .map_err(|source| DatasetError::Encode { path: path.to_path_buf(), source })?;
+        .map_err(|source| DatasetError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
     w.flush().map_err(io_err(path))
 }
 
@@ -147,13 +229,21 @@ pub fn write_rgb8(path: &Path, img: &ImageU8) -> Result<(), DatasetError> {
     };
     let dynimg = dynimg.ok_or_else(|| DatasetError::Plane {
         path: path.to_path_buf(),
-        source: ImageError::BufferSize { expected: img.pixel_count() * img.channels, actual: img.data.len() },
+        source: ImageError::BufferSize {
+            expected: img.pixel_count() * img.channels,
+            actual: img.data.len(),
+        },
     })?;
     save(path, dynimg)
 }
 
 fn write_mask(path: &Path, mask: &Mask) -> Result<(), DatasetError> {
-    let grey = ImageU8 { width: mask.width, height: mask.height, channels: 1, data: mask.to_grey() };
+    let grey = ImageU8 {
+        width: mask.width,
+        height: mask.height,
+        channels: 1,
+        data: mask.to_grey(),
+    };
     write_rgb8(path, &grey)
 }
 
@@ -163,23 +253,34 @@ fn write_iuv(path: &Path, iuv: &IuvMap) -> Result<(), DatasetError> {
     for i in 0..n {
         data.extend_from_slice(&[iuv.part[i] as u16, iuv.u[i], iuv.v[i]]);
     }
-    let buf: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_raw(iuv.width as u32, iuv.height as u32, data)
-        .ok_or_else(|| DatasetError::Plane {
-            path: path.to_path_buf(),
-            source: ImageError::BufferSize { expected: 3 * n, actual: iuv.part.len() * 3 },
+    let buf: ImageBuffer<Rgb<u16>, Vec<u16>> =
+        ImageBuffer::from_raw(iuv.width as u32, iuv.height as u32, data).ok_or_else(|| {
+            DatasetError::Plane {
+                path: path.to_path_buf(),
+                source: ImageError::BufferSize {
+                    expected: 3 * n,
+                    actual: iuv.part.len() * 3,
+                },
+            }
         })?;
     save(path, DynamicImage::ImageRgb16(buf))
 }
 
 fn decode(path: &Path) -> Result<DynamicImage, DatasetError> {
     let reader = image::ImageReader::open(path).map_err(io_err(path))?;
-    let reader = reader
-        .with_guessed_format()
-        .map_err(io_err(path))?;
-    reader.decode().map_err(|source| DatasetError::Decode { path: path.to_path_buf(), source })
+    let reader = reader.with_guessed_format().map_err(io_err(path))?;
+    reader.decode().map_err(|source| DatasetError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-fn check_size(path: &Path, what: &'static str, img: &DynamicImage, size: usize) -> Result<(), DatasetError> {
+fn check_size(
+    path: &Path,
+    what: &'static str,
+    img: &DynamicImage,
+    size: usize,
+) -> Result<(), DatasetError> {
     if img.width() as usize != size || img.height() as usize != size {
         return Err(DatasetError::Size {
             path: path.to_path_buf(),
@@ -196,22 +297,32 @@ fn check_size(path: &Path, what: &'static str, img: &DynamicImage, size: usize) 
 pub fn read_rgb8(path: &Path) -> Result<ImageU8, DatasetError> {
     let img = decode(path)?.into_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
-    ImageU8::from_vec(w, h, 3, img.into_raw())
-        .map_err(|source| DatasetError::Plane { path: path.to_path_buf(), source })
+    ImageU8::from_vec(w, h, 3, img.into_raw()).map_err(|source| DatasetError::Plane {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_rgb8_sized(path: &Path, what: &'static str, size: usize) -> Result<ImageU8, DatasetError> {
     let img = decode(path)?;
     check_size(path, what, &img, size)?;
-    ImageU8::from_vec(size, size, 3, img.into_rgb8().into_raw())
-        .map_err(|source| DatasetError::Plane { path: path.to_path_buf(), source })
+    ImageU8::from_vec(size, size, 3, img.into_rgb8().into_raw()).map_err(|source| {
+        DatasetError::Plane {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 fn read_mask(path: &Path, size: usize) -> Result<Mask, DatasetError> {
     let img = decode(path)?;
     check_size(path, "mask", &img, size)?;
-    Mask::from_grey(size, size, &img.into_luma8().into_raw())
-        .map_err(|source| DatasetError::Plane { path: path.to_path_buf(), source })
+    Mask::from_grey(size, size, &img.into_luma8().into_raw()).map_err(|source| {
+        DatasetError::Plane {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 fn read_iuv(path: &Path, size: usize) -> Result<IuvMap, DatasetError> {
@@ -227,8 +338,10 @@ fn read_iuv(path: &Path, size: usize) -> Result<IuvMap, DatasetError> {
         u.push(px[1]);
         v.push(px[2]);
     }
-    IuvMap::from_planes(size, size, part, u, v)
-        .map_err(|source| DatasetError::Plane { path: path.to_path_buf(), source })
+    IuvMap::from_planes(size, size, part, u, v).map_err(|source| DatasetError::Plane {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A data set folder opened for reading: the manifest is parsed, planes load on demand.
@@ -254,17 +367,29 @@ impl Dataset {
         struct VersionOnly {
             version: u32,
         }
-        let v: VersionOnly = serde_json::from_slice(&bytes)
-            .map_err(|source| DatasetError::Manifest { path: path.clone(), source })?;
+        let v: VersionOnly =
+            serde_json::from_slice(&bytes).map_err(|source| DatasetError::Manifest {
+                path: path.clone(),
+                source,
+            })?;
         if v.version != MANIFEST_VERSION {
-            return Err(DatasetError::Version { path, found: v.version });
+            return Err(DatasetError::Version {
+                path,
+                found: v.version,
+            });
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|source| DatasetError::Manifest { path: path.clone(), source })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| DatasetError::Manifest {
+                path: path.clone(),
+                source,
+            })?;
         if manifest.samples.is_empty() {
             return Err(DatasetError::Empty(dir.to_path_buf()));
         }
-        Ok(Self { dir: dir.to_path_buf(), manifest })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -286,7 +411,10 @@ impl Dataset {
             .manifest
             .samples
             .get(index)
-            .ok_or(DatasetError::Index { index, len: self.len() })?;
+            .ok_or(DatasetError::Index {
+                index,
+                len: self.len(),
+            })?;
         let size = self.manifest.size;
         let p = |plane| plane_path(&self.dir, &entry.stem, plane);
         Ok(Sample {

@@ -8,12 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use unveil_shared::occlusion::{occlude, OcclusionMode, OcclusionSpec};
 
-use unveil_host::dataset::{self, Manifest, SampleEntry, MANIFEST_VERSION};
+use unveil_host::dataset::{self, Manifest, Provenance};
 use unveil_host::sheet;
-use unveil_host::synth::{self, BackgroundSource, SubjectSource, SynthConfig};
+use unveil_host::synth::{self, SubjectSource, SynthConfig};
 
 /// Unveil restores the hidden parts of people in camera images. This tool makes the
 /// training data, trains and evaluates the networks, and exports them for the device.
@@ -90,7 +89,10 @@ fn main() -> ExitCode {
             }
             // One line: clap's first line names the problem; `--help` has the rest.
             let text = e.render().to_string();
-            eprintln!("{} (see --help)", text.lines().next().unwrap_or("invalid arguments"));
+            eprintln!(
+                "{} (see --help)",
+                text.lines().next().unwrap_or("invalid arguments")
+            );
             return ExitCode::from(2);
         }
     };
@@ -132,7 +134,8 @@ fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
 }
 
 fn prepare_out(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
     // Fail now, not after rendering, if the folder exists but is not writable.
     let probe = dir.join(".unveil-write-test");
     std::fs::write(&probe, b"").with_context(|| format!("cannot write into {}", dir.display()))?;
@@ -159,28 +162,22 @@ fn cmd_synth(args: &SynthArgs) -> Result<Manifest> {
     let pool = thread_pool(src.jobs)?;
     let pb = progress(args.count, "synth");
     let start = Instant::now();
-    let entries: Vec<SampleEntry> = pool.install(|| {
-        (0..args.count)
-            .into_par_iter()
-            .map(|index| {
-                let sample = synth::render_sample(&cfg, src.seed, index)?;
-                let entry = dataset::write_sample(&args.out, &sample)?;
-                pb.inc(1);
-                Ok(entry)
-            })
-            .collect::<Result<Vec<_>>>()
+    let provenance = Provenance {
+        subject: src
+            .mesh
+            .as_ref()
+            .map_or("procedural".into(), |p| p.display().to_string()),
+        backgrounds: src
+            .backgrounds
+            .as_ref()
+            .map_or("procedural".into(), |p| p.display().to_string()),
+    };
+    let manifest = pool.install(|| {
+        dataset::synthesize(&args.out, &cfg, src.seed, args.count, &provenance, || {
+            pb.inc(1)
+        })
     })?;
     pb.finish_and_clear();
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        generator: format!("unveil {}", env!("CARGO_PKG_VERSION")),
-        size: src.size,
-        seed: src.seed,
-        subject: src.mesh.as_ref().map_or("procedural".into(), |p| p.display().to_string()),
-        backgrounds: src.backgrounds.as_ref().map_or("procedural".into(), |p| p.display().to_string()),
-        samples: entries,
-    };
-    dataset::write_manifest(&args.out, &manifest)?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "wrote {} samples ({}x{}) to {} in {:.2} s: {:.0} samples/s",
@@ -210,16 +207,28 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
     cmd_synth(&synth_args)?;
     let data = dataset::Dataset::open(&data_dir)?;
     // One mode per row so the sheet shows every kind of occluder.
-    let modes: Vec<OcclusionMode> = ["subject-noise", "subject-zero", "strokes-medium", "text", "objects", "rect"]
-        .iter()
-        .map(|name| name.parse())
-        .collect::<Result<_, _>>()?;
+    let modes: Vec<OcclusionMode> = [
+        "subject-noise",
+        "subject-zero",
+        "strokes-medium",
+        "text",
+        "objects",
+        "rect",
+    ]
+    .iter()
+    .map(|name| name.parse())
+    .collect::<Result<_, _>>()?;
     let mut rows = Vec::with_capacity(data.len());
     for i in 0..data.len() {
         let sample = data.get(i)?;
         let mode = args.occlusion.unwrap_or(modes[i % modes.len()]);
         let seed = unveil_shared::rng::derive(args.source.seed, 0x0CC1_0000 + i as u64);
-        let occluded = occlude(&sample.image, Some(&sample.mask), &OcclusionSpec::new(mode), seed)?;
+        let occluded = occlude(
+            &sample.image,
+            Some(&sample.mask),
+            &OcclusionSpec::new(mode),
+            seed,
+        )?;
         rows.push(vec![
             sample.image,
             occluded.image,

@@ -73,7 +73,10 @@ mod tests {
         let a = ImageU8::from_vec(2, 1, 3, vec![10, 10, 10, 20, 20, 20]).unwrap();
         let b = ImageU8::from_vec(1, 1, 1, vec![99]).unwrap();
         let sheet = compose(&[vec![a, b]]);
-        assert_eq!((sheet.width, sheet.height), (2 * (2 + GAP) + GAP, 1 + 2 * GAP));
+        assert_eq!(
+            (sheet.width, sheet.height),
+            (2 * (2 + GAP) + GAP, 1 + 2 * GAP)
+        );
         let at = |x: usize, y: usize| sheet.pixel(y * sheet.width + x).to_vec();
         assert_eq!(at(GAP, GAP), vec![10; 3]);
         assert_eq!(at(GAP + 1, GAP), vec![20; 3]);

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn unveil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unveil")).args(args).output().expect("run unveil")
+    Command::new(env!("CARGO_BIN_EXE_unveil"))
+        .args(args)
+        .output()
+        .expect("run unveil")
 }
 
 fn stderr(out: &Output) -> String {
@@ -18,7 +21,12 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     files.sort();
     files
@@ -30,7 +38,10 @@ fn assert_clean_failure(out: &Output, needle: &str) {
     assert!(!out.status.success(), "expected failure, stderr: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{needle:?} not in {err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "{needle:?} not in {err}"
+    );
 }
 
 #[test]
@@ -38,7 +49,17 @@ fn synth_writes_count_samples_and_is_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for dir in [&a, &b] {
-        let out = unveil(&["synth", "--out", dir.to_str().unwrap(), "--count", "64", "--size", "128", "--seed", "7"]);
+        let out = unveil(&[
+            "synth",
+            "--out",
+            dir.to_str().unwrap(),
+            "--count",
+            "64",
+            "--size",
+            "128",
+            "--seed",
+            "7",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("samples/s"), "rate not printed: {stdout}");
@@ -56,16 +77,37 @@ fn different_seeds_differ() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, seed) in [(&a, "1"), (&b, "2")] {
-        let out = unveil(&["synth", "--out", dir.to_str().unwrap(), "--count", "2", "--size", "32", "--seed", seed]);
+        let out = unveil(&[
+            "synth",
+            "--out",
+            dir.to_str().unwrap(),
+            "--count",
+            "2",
+            "--size",
+            "32",
+            "--seed",
+            seed,
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    assert_ne!(fs::read(a.join("00000_image.png")).unwrap(), fs::read(b.join("00000_image.png")).unwrap());
+    assert_ne!(
+        fs::read(a.join("00000_image.png")).unwrap(),
+        fs::read(b.join("00000_image.png")).unwrap()
+    );
 }
 
 #[test]
 fn demo_writes_contact_sheet() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = unveil(&["demo", "--out", tmp.path().to_str().unwrap(), "--count", "3", "--size", "64"]);
+    let out = unveil(&[
+        "demo",
+        "--out",
+        tmp.path().to_str().unwrap(),
+        "--count",
+        "3",
+        "--size",
+        "64",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let sheet = image::open(tmp.path().join("contact_sheet.png")).unwrap();
     // 6 columns and 3 rows of 64-pixel tiles with 2-pixel gaps.
@@ -90,7 +132,10 @@ fn unwritable_output_fails_in_one_line() {
     let file = tmp.path().join("file");
     fs::write(&file, b"x").unwrap();
     let out_dir = file.join("sub");
-    assert_clean_failure(&unveil(&["synth", "--out", out_dir.to_str().unwrap(), "--count", "1"]), "cannot create");
+    assert_clean_failure(
+        &unveil(&["synth", "--out", out_dir.to_str().unwrap(), "--count", "1"]),
+        "cannot create",
+    );
 }
 
 #[test]
@@ -100,23 +145,58 @@ fn corrupt_mesh_and_backgrounds_fail_in_one_line() {
     let out_dir = out_dir.to_str().unwrap();
     let obj = tmp.path().join("bad.obj");
     fs::write(&obj, b"v 1 2\nf 1 2 99\n\x00\xff garbage").unwrap();
-    assert_clean_failure(&unveil(&["synth", "--out", out_dir, "--count", "1", "--mesh", obj.to_str().unwrap()]), "bad.obj");
+    assert_clean_failure(
+        &unveil(&[
+            "synth",
+            "--out",
+            out_dir,
+            "--count",
+            "1",
+            "--mesh",
+            obj.to_str().unwrap(),
+        ]),
+        "bad.obj",
+    );
     let missing = tmp.path().join("missing.obj");
     assert_clean_failure(
-        &unveil(&["synth", "--out", out_dir, "--count", "1", "--mesh", missing.to_str().unwrap()]),
+        &unveil(&[
+            "synth",
+            "--out",
+            out_dir,
+            "--count",
+            "1",
+            "--mesh",
+            missing.to_str().unwrap(),
+        ]),
         "missing.obj",
     );
     let bg = tmp.path().join("bg");
     fs::create_dir(&bg).unwrap();
     fs::write(bg.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     assert_clean_failure(
-        &unveil(&["synth", "--out", out_dir, "--count", "1", "--backgrounds", bg.to_str().unwrap()]),
+        &unveil(&[
+            "synth",
+            "--out",
+            out_dir,
+            "--count",
+            "1",
+            "--backgrounds",
+            bg.to_str().unwrap(),
+        ]),
         "broken.png",
     );
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
     assert_clean_failure(
-        &unveil(&["synth", "--out", out_dir, "--count", "1", "--backgrounds", empty.to_str().unwrap()]),
+        &unveil(&[
+            "synth",
+            "--out",
+            out_dir,
+            "--count",
+            "1",
+            "--backgrounds",
+            empty.to_str().unwrap(),
+        ]),
         "empty",
     );
 }
@@ -126,7 +206,14 @@ fn help_explains_commands() {
     let out = unveil(&["synth", "--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--out", "--count", "--size", "--seed", "--backgrounds", "--mesh"] {
+    for flag in [
+        "--out",
+        "--count",
+        "--size",
+        "--seed",
+        "--backgrounds",
+        "--mesh",
+    ] {
         assert!(text.contains(flag), "{flag} missing from help: {text}");
     }
 }

@@ -2,25 +2,14 @@
 
 use std::fs;
 
-use unveil_host::dataset::{self, Dataset, DatasetError, Manifest, MANIFEST_FILE, MANIFEST_VERSION};
+use unveil_host::dataset::{
+    self, Dataset, DatasetError, Manifest, Provenance, MANIFEST_FILE, MANIFEST_VERSION,
+};
 use unveil_host::synth::{render_sample, SynthConfig};
 
 fn write_set(dir: &std::path::Path, count: u64, size: usize) -> Manifest {
     let cfg = SynthConfig::new(size).unwrap();
-    let samples = (0..count)
-        .map(|i| dataset::write_sample(dir, &render_sample(&cfg, 3, i).unwrap()).unwrap())
-        .collect();
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        generator: "test".into(),
-        size,
-        seed: 3,
-        subject: "procedural".into(),
-        backgrounds: "procedural".into(),
-        samples,
-    };
-    dataset::write_manifest(dir, &manifest).unwrap();
-    manifest
+    dataset::synthesize(dir, &cfg, 3, count, &Provenance::default(), || ()).unwrap()
 }
 
 #[test]
@@ -40,27 +29,42 @@ fn round_trip_is_exact() {
         assert_eq!(got.albedo, want.albedo);
         assert_eq!(got.params, want.params);
     }
-    assert!(matches!(data.get(3), Err(DatasetError::Index { index: 3, len: 3 })));
+    assert!(matches!(
+        data.get(3),
+        Err(DatasetError::Index { index: 3, len: 3 })
+    ));
 }
 
 #[test]
 fn bad_folders_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    assert!(matches!(Dataset::open(dir), Err(DatasetError::NoManifest(_))));
+    assert!(matches!(
+        Dataset::open(dir),
+        Err(DatasetError::NoManifest(_))
+    ));
 
     let mut manifest = write_set(dir, 1, 32);
     // Corrupt manifest.
     fs::write(dir.join(MANIFEST_FILE), b"{ not json").unwrap();
-    assert!(matches!(Dataset::open(dir), Err(DatasetError::Manifest { .. })));
+    assert!(matches!(
+        Dataset::open(dir),
+        Err(DatasetError::Manifest { .. })
+    ));
     // Unknown field.
     fs::write(dir.join(MANIFEST_FILE), br#"{"version":1,"surprise":true}"#).unwrap();
-    assert!(matches!(Dataset::open(dir), Err(DatasetError::Manifest { .. })));
+    assert!(matches!(
+        Dataset::open(dir),
+        Err(DatasetError::Manifest { .. })
+    ));
     // Other version.
     manifest.version = 99;
     dataset::write_manifest(dir, &manifest).unwrap();
     let err = Dataset::open(dir).unwrap_err();
-    assert!(matches!(err, DatasetError::Version { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, DatasetError::Version { found: 99, .. }),
+        "{err}"
+    );
     // No samples.
     manifest.version = MANIFEST_VERSION;
     let entries = std::mem::take(&mut manifest.samples);

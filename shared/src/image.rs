@@ -42,7 +42,12 @@ pub struct ImageU8 {
 impl ImageU8 {
     /// A black image.
     pub fn new(width: usize, height: usize, channels: usize) -> Self {
-        Self { width, height, channels, data: vec![0; width * height * channels] }
+        Self {
+            width,
+            height,
+            channels,
+            data: vec![0; width * height * channels],
+        }
     }
 
     /// Wrap a buffer, checking its length and shape.
@@ -63,9 +68,17 @@ impl ImageU8 {
             .and_then(|n| n.checked_mul(channels))
             .ok_or(ImageError::TooLarge)?;
         if data.len() != expected {
-            return Err(ImageError::BufferSize { expected, actual: data.len() });
+            return Err(ImageError::BufferSize {
+                expected,
+                actual: data.len(),
+            });
         }
-        Ok(Self { width, height, channels, data })
+        Ok(Self {
+            width,
+            height,
+            channels,
+            data,
+        })
     }
 
     pub fn pixel_count(&self) -> usize {
@@ -82,7 +95,12 @@ impl ImageU8 {
     }
 
     /// Error unless the image is exactly `width x height x channels`.
-    pub fn expect_shape(&self, width: usize, height: usize, channels: usize) -> Result<(), ImageError> {
+    pub fn expect_shape(
+        &self,
+        width: usize,
+        height: usize,
+        channels: usize,
+    ) -> Result<(), ImageError> {
         if self.width == width && self.height == height && self.channels == channels {
             Ok(())
         } else {
@@ -118,7 +136,8 @@ impl ImageU8 {
             let (y0, y1, fy) = taps(y, sy, self.height);
             for (x, &(x0, x1, fx)) in taps_x.iter().enumerate() {
                 for ch in 0..c {
-                    let p = |xx: usize, yy: usize| self.data[(yy * self.width + xx) * c + ch] as f32;
+                    let p =
+                        |xx: usize, yy: usize| self.data[(yy * self.width + xx) * c + ch] as f32;
                     let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
                     let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
                     let v = top + (bot - top) * fy;
@@ -126,7 +145,12 @@ impl ImageU8 {
                 }
             }
         }
-        Ok(Self { width, height, channels: c, data: out })
+        Ok(Self {
+            width,
+            height,
+            channels: c,
+            data: out,
+        })
     }
 
     /// Convert to a normalised CHW tensor (3 channels; grey is replicated, alpha dropped).
@@ -170,7 +194,10 @@ impl ImageU8 {
             return Err(ImageError::Channels(self.channels));
         }
         if chw.len() != 3 * n {
-            return Err(ImageError::BufferSize { expected: 3 * n, actual: chw.len() });
+            return Err(ImageError::BufferSize {
+                expected: 3 * n,
+                actual: chw.len(),
+            });
         }
         for ch in 0..3 {
             for i in 0..n {
@@ -200,13 +227,19 @@ pub struct Normalisation {
 impl Default for Normalisation {
     /// Maps [0, 255] to [-1, 1]: symmetric around zero, which suits tanh outputs and int8.
     fn default() -> Self {
-        Self { mean: [0.5; 3], std: [0.5; 3] }
+        Self {
+            mean: [0.5; 3],
+            std: [0.5; 3],
+        }
     }
 }
 
 impl Normalisation {
     /// Identity on `x / 255` (range [0, 1]).
-    pub const UNIT: Self = Self { mean: [0.0; 3], std: [1.0; 3] };
+    pub const UNIT: Self = Self {
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
 
     /// Lookup table per channel: 256 entries; avoids a divide per pixel on the device.
     pub fn lut(&self) -> [[f32; 256]; 3] {
@@ -231,18 +264,29 @@ pub struct Mask {
 
 impl Mask {
     pub fn new(width: usize, height: usize) -> Self {
-        Self { width, height, data: vec![0; width * height] }
+        Self {
+            width,
+            height,
+            data: vec![0; width * height],
+        }
     }
 
     pub fn from_fn(width: usize, height: usize, f: impl Fn(usize) -> bool) -> Self {
-        Self { width, height, data: (0..width * height).map(|i| f(i) as u8).collect() }
+        Self {
+            width,
+            height,
+            data: (0..width * height).map(|i| f(i) as u8).collect(),
+        }
     }
 
     /// From 8-bit grey pixels: set where the value is ≥ 128 (tolerates lossy round trips).
     pub fn from_grey(width: usize, height: usize, grey: &[u8]) -> Result<Self, ImageError> {
         let n = width.checked_mul(height).ok_or(ImageError::TooLarge)?;
         if grey.len() != n {
-            return Err(ImageError::BufferSize { expected: n, actual: grey.len() });
+            return Err(ImageError::BufferSize {
+                expected: n,
+                actual: grey.len(),
+            });
         }
         Ok(Self::from_fn(width, height, |i| grey[i] >= 128))
     }
@@ -272,7 +316,10 @@ impl Mask {
 
     /// 0/255 grey pixels, for saving as PNG.
     pub fn to_grey(&self) -> Vec<u8> {
-        self.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect()
+        self.data
+            .iter()
+            .map(|&v| if v != 0 { 255 } else { 0 })
+            .collect()
     }
 }
 
@@ -323,15 +370,23 @@ mod tests {
     fn bad_buffers_are_errors() {
         assert_eq!(
             ImageU8::from_vec(2, 2, 3, vec![0; 11]),
-            Err(ImageError::BufferSize { expected: 12, actual: 11 })
+            Err(ImageError::BufferSize {
+                expected: 12,
+                actual: 11
+            })
         );
         assert_eq!(ImageU8::from_vec(0, 2, 3, vec![]), Err(ImageError::Empty));
-        assert_eq!(ImageU8::from_vec(1, 1, 2, vec![0; 2]), Err(ImageError::Channels(2)));
+        assert_eq!(
+            ImageU8::from_vec(1, 1, 2, vec![0; 2]),
+            Err(ImageError::Channels(2))
+        );
         assert!(ImageU8::from_vec(usize::MAX, 2, 3, vec![]).is_err());
         let img = ImageU8::new(2, 1, 3);
         assert!(img.expect_shape(2, 1, 3).is_ok());
         assert!(img.expect_shape(1, 2, 3).is_err());
-        assert!(ImageU8::new(2, 1, 1).read_chw(&[0.0; 6], &Normalisation::UNIT).is_err());
+        assert!(ImageU8::new(2, 1, 1)
+            .read_chw(&[0.0; 6], &Normalisation::UNIT)
+            .is_err());
     }
 
     #[test]

@@ -41,7 +41,13 @@ pub struct IuvMap {
 impl IuvMap {
     pub fn new(width: usize, height: usize) -> Self {
         let n = width * height;
-        Self { width, height, part: vec![0; n], u: vec![0; n], v: vec![0; n] }
+        Self {
+            width,
+            height,
+            part: vec![0; n],
+            u: vec![0; n],
+            v: vec![0; n],
+        }
     }
 
     /// Build from planes, checking that all three have `width * height` entries and that
@@ -56,13 +62,22 @@ impl IuvMap {
         let n = width.checked_mul(height).ok_or(ImageError::TooLarge)?;
         for len in [part.len(), u.len(), v.len()] {
             if len != n {
-                return Err(ImageError::BufferSize { expected: n, actual: len });
+                return Err(ImageError::BufferSize {
+                    expected: n,
+                    actual: len,
+                });
             }
         }
         if let Some(&p) = part.iter().find(|&&p| p as usize > NUM_PARTS) {
             return Err(ImageError::PartIndex(p));
         }
-        Ok(Self { width, height, part, u, v })
+        Ok(Self {
+            width,
+            height,
+            part,
+            u,
+            v,
+        })
     }
 
     /// Silhouette of the subject: `part > 0`.

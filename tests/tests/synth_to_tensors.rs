@@ -31,7 +31,10 @@ fn sample_from_disk_becomes_training_tensors() {
     assert!(occ.mask.count() > 0);
     for i in 0..occ.mask.data.len() {
         if occ.mask.data[i] == 1 {
-            assert_eq!(loaded.mask.data[i], 1, "subject mode hid a background pixel");
+            assert_eq!(
+                loaded.mask.data[i], 1,
+                "subject mode hid a background pixel"
+            );
         } else {
             assert_eq!(occ.image.pixel(i), loaded.image.pixel(i));
         }

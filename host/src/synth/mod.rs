@@ -3,11 +3,34 @@
 //! A sample is rendered by a software rasteriser, so the IUV coordinates and albedo of
 //! every subject pixel are known exactly — no 3D fitting is needed for the ground truth.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use unveil_shared::{ImageU8, IuvMap, Mask};
+
+pub mod background;
+pub mod body;
+mod math;
+pub mod mesh;
+pub mod obj;
+pub mod raster;
+pub mod textures;
+
+use rand::Rng;
+use unveil_shared::rng::{self, Rng as Pcg};
+use unveil_shared::texture::quantise_uv;
+use unveil_shared::NUM_PARTS;
+
+pub use background::load_backgrounds;
+pub use body::{Body, PART_NAMES};
+pub use obj::{load_obj, UserMesh};
+pub use textures::PartTexture;
+
+use math::{add, dot, normalize_or, scale, sub, Vec3};
+use mesh::Mesh;
+use raster::{Camera, Raster, ScreenVertex};
 
 /// What can go wrong while preparing or rendering a sample.
 #[derive(Debug, thiserror::Error)]
@@ -68,30 +91,6 @@ pub struct Sample {
     pub params: SampleParams,
 }
 
-pub mod background;
-pub mod body;
-mod math;
-pub mod mesh;
-pub mod obj;
-pub mod raster;
-pub mod textures;
-
-use std::cell::RefCell;
-
-use rand::Rng;
-use unveil_shared::rng::{self, Rng as Pcg};
-use unveil_shared::texture::quantise_uv;
-use unveil_shared::NUM_PARTS;
-
-pub use background::load_backgrounds;
-pub use body::{Body, PART_NAMES};
-pub use obj::{load_obj, UserMesh};
-pub use textures::PartTexture;
-
-use math::{add, dot, normalize_or, scale, sub, Vec3};
-use mesh::Mesh;
-use raster::{Camera, Raster, ScreenVertex};
-
 /// Sub-stream tags: each random decision of a sample draws from its own stream, so that
 /// changing e.g. the background code never changes the pose of sample 17.
 mod purpose {
@@ -125,7 +124,7 @@ pub struct SampleParams {
     pub subject: String,
     /// Pose family of the procedural body ("stand", "walk", …); empty for meshes.
     pub pose: String,
-    /// Body height in metres (procedural) and torso girth factor (1 = average).
+    /// Body height in metres and torso girth factor (1 = average); 0 for meshes.
     pub height_m: f32,
     pub girth: f32,
     /// Camera orbit about the subject: yaw 0 = in front of the subject, 180 = behind;
@@ -134,7 +133,7 @@ pub struct SampleParams {
     pub pitch_deg: f32,
     pub roll_deg: f32,
     pub fov_deg: f32,
-    /// Camera distance in subject heights (bounding-box heights for meshes).
+    /// Camera distance in units of the subject's largest bounding-box side.
     pub distance: f32,
     /// Targeted fraction of the image height filled by the subject (> 1 crops it).
     pub fill: f32,
@@ -218,6 +217,13 @@ impl View {
 /// 95 % of its width), then shift the principal point to put the subject at a random
 /// spot that keeps it in frame (or crops it slightly when `overhang` > 0).
 fn frame(points: &[Vec3], view: &View, size: usize) -> (Camera, f32) {
+    let half = size as f32 / 2.0;
+    if points.is_empty() {
+        return (
+            Camera::look_at([0.0, 0.0, 1.0], [0.0; 3], 0.0, half, half, half),
+            1.0,
+        );
+    }
     let (mut lo, mut hi) = ([f32::MAX; 3], [f32::MIN; 3]);
     for p in points {
         for k in 0..3 {
@@ -233,7 +239,6 @@ fn frame(points: &[Vec3], view: &View, size: usize) -> (Camera, f32) {
         pitch.sin(),
         yaw.cos() * pitch.cos(),
     ];
-    let half = size as f32 / 2.0;
     let t = (view.fov.to_radians() / 2.0).tan();
     let focal = half / t;
     let orient = Camera::look_at(
@@ -272,7 +277,8 @@ fn frame(points: &[Vec3], view: &View, size: usize) -> (Camera, f32) {
         y1 = y1.max(sy);
     }
     let s = size as f32;
-    let m = view.overhang * s;
+    // One pixel of air around uncropped subjects, so "touches the border" means "cropped".
+    let m = view.overhang * s - 1.0;
     let place = |lo: f32, hi: f32, a: f32| {
         if lo > hi {
             (lo + hi) / 2.0
@@ -425,16 +431,24 @@ fn render_into(
     }
 
     let coverage = mask.coverage();
+    let (pose, height_m, girth) = match cfg.subject {
+        SubjectSource::Procedural => {
+            let b = &subject.body;
+            (
+                b.family.name().to_string(),
+                b.props.height,
+                b.props.torso_girth,
+            )
+        }
+        SubjectSource::Mesh(_) => (String::new(), 0.0, 0.0),
+    };
     let params = SampleParams {
         seed,
         index,
         subject: kind.to_string(),
-        pose: match cfg.subject {
-            SubjectSource::Procedural => subject.body.family.name().to_string(),
-            SubjectSource::Mesh(_) => String::new(),
-        },
-        height_m: subject.body.props.height,
-        girth: subject.body.props.torso_girth,
+        pose,
+        height_m,
+        girth,
         yaw_deg: view.yaw,
         pitch_deg: view.pitch,
         roll_deg: view.roll,
@@ -537,6 +551,41 @@ mod tests {
             assert_eq!(s.image, seq.image);
             assert_eq!(s.iuv, seq.iuv);
         }
+    }
+
+    #[test]
+    fn framing_fills_most_of_the_height_and_rarely_crops() {
+        let c = cfg(64);
+        let n = 200;
+        let mut heights = Vec::with_capacity(n);
+        let mut cropped = 0;
+        for index in 0..n as u64 {
+            let s = render_sample(&c, 21, index).expect("render");
+            let rows: Vec<usize> = (0..64)
+                .filter(|y| s.mask.data[y * 64..(y + 1) * 64].contains(&1))
+                .collect();
+            let cols: Vec<usize> = (0..64)
+                .filter(|x| (0..64).any(|y| s.mask.data[y * 64 + x] == 1))
+                .collect();
+            let (Some(y0), Some(y1)) = (rows.first(), rows.last()) else {
+                panic!("index {index}: empty")
+            };
+            heights.push((y1 - y0 + 1) as f32 / 64.0);
+            let touches = |v: &[usize]| v.first() == Some(&0) || v.last() == Some(&63);
+            if touches(&rows) || touches(&cols) {
+                cropped += 1;
+            }
+        }
+        heights.sort_by(f32::total_cmp);
+        let (p10, p50, p90) = (heights[n / 10], heights[n / 2], heights[n * 9 / 10]);
+        println!(
+            "subject height fraction p10 {p10} p50 {p50} p90 {p90}; {cropped}/{n} touch the border"
+        );
+        assert!(
+            p10 > 0.3 && p50 > 0.5 && p50 < 0.9 && p90 <= 1.0,
+            "{p10} {p50} {p90}"
+        );
+        assert!(cropped < n / 5, "{cropped} of {n} samples touch the border");
     }
 
     #[test]
