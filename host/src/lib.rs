@@ -2,5 +2,6 @@
 //! and export of the two restoration networks.
 
 pub mod dataset;
+pub mod plot;
 pub mod sheet;
 pub mod synth;

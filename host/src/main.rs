@@ -239,7 +239,9 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
         ]);
     }
     let sheet_path = args.out.join("contact_sheet.png");
-    dataset::write_rgb8(&sheet_path, &sheet::compose(&rows))?;
+    let titles = ["image", "occluded", "hidden", "IUV", "albedo", "silhouette"];
+    let picture = sheet::stack(&[sheet::header(&titles, data.size()), sheet::compose(&rows)]);
+    dataset::write_rgb8(&sheet_path, &picture)?;
     println!(
         "contact sheet: {} (columns: image, occluded, occlusion mask, IUV, albedo, silhouette)",
         sheet_path.display()

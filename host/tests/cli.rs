@@ -110,8 +110,12 @@ fn demo_writes_contact_sheet() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let sheet = image::open(tmp.path().join("contact_sheet.png")).unwrap();
-    // 6 columns and 3 rows of 64-pixel tiles with 2-pixel gaps.
-    assert_eq!((sheet.width(), sheet.height()), (6 * 66 + 2, 3 * 66 + 2));
+    // A title strip, then 6 columns and 3 rows of 64-pixel tiles with 2-pixel gaps.
+    let header = unveil_host::sheet::header(&["x"], 64).height as u32;
+    assert_eq!(
+        (sheet.width(), sheet.height()),
+        (6 * 66 + 2, header + 3 * 66 + 2)
+    );
 }
 
 #[test]
