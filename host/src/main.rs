@@ -10,9 +10,15 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use unveil_shared::occlusion::{occlude, OcclusionMode, OcclusionSpec};
 
+use unveil_host::data::Loader;
+use unveil_host::data::SampleSource;
 use unveil_host::dataset::{self, Manifest, Provenance};
+use unveil_host::eval;
+use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
+use unveil_host::losses::Stage1LossConfig;
 use unveil_host::sheet;
 use unveil_host::synth::{self, SubjectSource, SynthConfig};
+use unveil_host::train::{BackendKind, TrainConfig};
 
 /// Unveil restores the hidden parts of people in camera images. This tool makes the
 /// training data, trains and evaluates the networks, and exports them for the device.
@@ -30,6 +36,81 @@ enum Command {
     /// End-to-end demo on built-in defaults: synthesise a few samples, occlude them and
     /// write a contact sheet (image / occluded / occlusion mask / IUV / albedo / silhouette).
     Demo(DemoArgs),
+    /// Train a network (extractor, silhouette or stage1) into a run folder, with
+    /// checkpoints, metrics.csv and a loss curve; --resume continues bit-exactly.
+    Train(TrainArgs),
+    /// Evaluate a trained network on held-out samples: stage1 (per-plane errors inside and
+    /// outside the occluded region, Markdown + CSV + picture grid) or silhouette (IoU).
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Which network: stage1 (also takes an extractor run) or silhouette.
+    network: Network,
+    /// Run folder of the trained network (default: runs/<network>).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Where to write the report (default: the run folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Held-out data-set folder; default: render --samples samples from --seed.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Number of held-out samples (rounded down to whole batches).
+    #[arg(long, default_value_t = 256)]
+    samples: usize,
+    /// Seed of the held-out samples and their occlusions (keep it apart from training's).
+    #[arg(long, default_value_t = 1_000_003)]
+    seed: u64,
+    /// Occlusion of the inputs; default: the method's own (part of the subject, noise).
+    #[arg(long, default_value = "subject-noise")]
+    occlusion: OcclusionMode,
+    /// Compute backend (see `train --help`).
+    #[arg(long, default_value = "flex")]
+    backend: BackendKind,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Which network: extractor, silhouette or stage1.
+    network: Network,
+    /// Run folder (default: runs/<network>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Size preset: tiny (64x64, minutes on a CPU) or default (128x128).
+    #[arg(long, default_value = "default")]
+    preset: Preset,
+    /// Data-set folder from `unveil synth`/`unveil label`; default: render samples on the fly.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Number of distinct samples rendered on the fly when no --data is given.
+    #[arg(long, default_value_t = 8192)]
+    samples: usize,
+    /// Total training steps (default: 300 for tiny, 3000 for default).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Samples per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Seed of weights, data order and occlusions.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Occlusion mode of the training inputs (see README).
+    #[arg(long, default_value = "mixed")]
+    occlusion: OcclusionMode,
+    /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
+    #[arg(long, default_value = "flex")]
+    backend: BackendKind,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args, Debug)]
@@ -109,6 +190,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Synth(args) => cmd_synth(&args).map(|_| ()),
         Command::Demo(args) => cmd_demo(&args),
+        Command::Train(args) => cmd_train(&args),
+        Command::Eval(args) => cmd_eval(&args),
     }
 }
 
@@ -246,5 +329,145 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
         "contact sheet: {} (columns: image, occluded, occlusion mask, IUV, albedo, silhouette)",
         sheet_path.display()
     );
+    Ok(())
+}
+
+fn cmd_train(args: &TrainArgs) -> Result<()> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let name = format!("{:?}", args.network).to_lowercase();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    let size = args.preset.image_size();
+    let (source, data) = match &args.data {
+        Some(dir) => {
+            let d = dataset::Dataset::open(dir)?;
+            anyhow::ensure!(
+                d.size() == size,
+                "{} holds {}x{} samples but the {:?} preset trains at {size}x{size}",
+                dir.display(),
+                d.size(),
+                d.size(),
+                args.preset
+            );
+            (SampleSource::Folder(d), dir.display().to_string())
+        }
+        None => {
+            anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+            let cfg = SynthConfig::new(size)?;
+            let desc = format!(
+                "generated: {} samples, seed {}, {size}x{size}",
+                args.samples, args.seed
+            );
+            (
+                SampleSource::Generated {
+                    cfg,
+                    seed: args.seed,
+                    count: args.samples,
+                },
+                desc,
+            )
+        }
+    };
+    let steps = args.steps.unwrap_or(match args.preset {
+        Preset::Tiny => 300,
+        Preset::Default => 3000,
+    });
+    let config = RunConfig {
+        network: args.network,
+        preset: args.preset,
+        steps,
+        checkpoint_every: args.checkpoint_every,
+        train: TrainConfig::new()
+            .with_batch_size(args.batch)
+            .with_learning_rate(args.lr)
+            .with_seed(args.seed),
+        stage1: args.preset.stage1(),
+        silhouette: args.preset.silhouette(),
+        loss: Stage1LossConfig::new(),
+        occlusion: OcclusionSpec::new(args.occlusion),
+        data,
+    };
+    let start = Instant::now();
+    let outcome = harness::run(
+        &config,
+        &out,
+        source,
+        args.backend,
+        args.resume,
+        Progress::Bar,
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    let done = outcome.rows.len();
+    println!(
+        "{name}: step {} of {steps} in {} ({done} steps this run, {:.2} samples/s); metrics in {}",
+        outcome.step,
+        out.display(),
+        (done * args.batch) as f64 / secs.max(1e-9),
+        out.join(harness::METRICS_FILE).display()
+    );
+    Ok(())
+}
+
+fn cmd_eval(args: &EvalArgs) -> Result<()> {
+    let name = format!("{:?}", args.network).to_lowercase();
+    let run_dir = args
+        .model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    let out = args.out.clone().unwrap_or_else(|| run_dir.clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let config = harness::load_run_config(&run_dir)?;
+    let size = config.preset.image_size();
+    let source = match &args.data {
+        Some(dir) => SampleSource::Folder(dataset::Dataset::open(dir)?),
+        None => SampleSource::Generated {
+            cfg: SynthConfig::new(size)?,
+            seed: args.seed,
+            count: args.samples.max(1),
+        },
+    };
+    anyhow::ensure!(
+        source.size() == size,
+        "held-out samples are {0}x{0}, the network was trained at {size}x{size}",
+        source.size()
+    );
+    let batch = 8usize.min(source.len());
+    let batches = (args.samples.min(source.len()) / batch).max(1);
+    let loader = Loader::new(source, OcclusionSpec::new(args.occlusion), args.seed)?;
+    let device = args.backend.device()?;
+    match args.network {
+        Network::Silhouette => {
+            let model = eval::load_silhouette(&run_dir, &device)?;
+            let iou = eval::eval_silhouette(&model, &loader, batches, batch, &device)?;
+            let text = format!(
+                "Silhouette network S on {} held-out samples: mean IoU {iou:.4}\n",
+                batches * batch
+            );
+            std::fs::write(out.join("eval_silhouette.md"), &text)?;
+            print!("{text}");
+        }
+        Network::Stage1 | Network::Extractor => {
+            let model = eval::load_stage1(&run_dir, &device)?;
+            let (report, rows) = eval::eval_stage1(&model, &loader, batches, batch, 6, &device)?;
+            std::fs::write(out.join("eval_stage1.md"), report.markdown())?;
+            std::fs::write(out.join("eval_stage1.csv"), report.csv())?;
+            let titles = [
+                "occluded",
+                "IUV pred",
+                "IUV truth",
+                "albedo pred",
+                "albedo truth",
+            ];
+            let grid = sheet::stack(&[sheet::header(&titles, size), sheet::compose(&rows)]);
+            dataset::write_rgb8(&out.join("eval_stage1.png"), &grid)?;
+            print!("{}", report.markdown());
+            println!(
+                "\nwrote eval_stage1.md, eval_stage1.csv and eval_stage1.png to {}",
+                out.display()
+            );
+        }
+    }
     Ok(())
 }

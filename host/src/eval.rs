@@ -1,0 +1,339 @@
+//! Evaluation of trained networks on held-out samples: numbers (Markdown + CSV) and a
+//! picture grid.
+//!
+//! Stage 1 is judged per texture-map plane, separately on the subject pixels that the
+//! occlusion hid and on those it left visible: predicting the *hidden* body parts is the
+//! whole point of G1, and it is invisible in an average over the whole image.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS};
+use unveil_shared::{ImageU8, IuvMap, Normalisation};
+
+use crate::data::{DataError, Loader};
+use crate::harness::{load_run_config, HarnessError, Network, RunConfig, MODEL_FILE};
+use crate::silhouette::Silhouette;
+use crate::stage1::Stage1Net;
+use crate::train::{load_model, CheckpointError};
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("{dir} holds a {found:?} run; expected {expected:?}")]
+    WrongNetwork {
+        dir: PathBuf,
+        found: Network,
+        expected: Network,
+    },
+    #[error("cannot read back tensor data: {0}")]
+    Read(String),
+}
+
+fn to_vec(t: Tensor<4>) -> Result<Vec<f32>, EvalError> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| EvalError::Read(format!("{e:?}")))
+}
+
+/// Sums over one pixel region, turned into metrics by [`RegionStats::finish`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RegionStats {
+    pub pixels: u64,
+    pub part_correct: u64,
+    pub uv_abs_sum: f64,
+    pub albedo_sq_sum: f64,
+}
+
+/// Metrics of one region.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RegionMetrics {
+    pub pixels: u64,
+    /// Fraction of pixels whose predicted body part is the true one.
+    pub part_accuracy: f64,
+    /// Mean |ΔU| and |ΔV| (chart units, 0..1).
+    pub uv_mae: f64,
+    /// PSNR of the albedo (0..1 scale), in dB.
+    pub albedo_psnr: f64,
+}
+
+impl RegionStats {
+    /// Add one pixel: true/predicted part, true/predicted (U, V) and albedo RGB.
+    pub fn add(&mut self, part: (u8, u8), uv: ([f32; 2], [f32; 2]), albedo: ([f32; 3], [f32; 3])) {
+        self.pixels += 1;
+        self.part_correct += (part.0 == part.1) as u64;
+        self.uv_abs_sum += ((uv.0[0] - uv.1[0]).abs() + (uv.0[1] - uv.1[1]).abs()) as f64;
+        self.albedo_sq_sum += (0..3)
+            .map(|c| ((albedo.0[c] - albedo.1[c]) as f64).powi(2))
+            .sum::<f64>();
+    }
+
+    pub fn finish(&self) -> RegionMetrics {
+        let n = self.pixels.max(1) as f64;
+        let mse = self.albedo_sq_sum / (3.0 * n);
+        RegionMetrics {
+            pixels: self.pixels,
+            part_accuracy: self.part_correct as f64 / n,
+            uv_mae: self.uv_abs_sum / (2.0 * n),
+            albedo_psnr: psnr(mse),
+        }
+    }
+}
+
+/// PSNR in dB of a mean squared error on a 0..1 scale (capped at 100 dB for a perfect match).
+pub fn psnr(mse: f64) -> f64 {
+    if mse <= 1e-10 {
+        100.0
+    } else {
+        -10.0 * mse.log10()
+    }
+}
+
+/// Stage-1 results on the subject's hidden pixels, visible pixels, and all of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stage1Report {
+    pub samples: usize,
+    pub hidden: RegionMetrics,
+    pub visible: RegionMetrics,
+    pub subject: RegionMetrics,
+    /// Fraction of all pixels (background included) with the right part class.
+    pub pixel_accuracy: f64,
+}
+
+impl Stage1Report {
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "Stage 1 (G1) on {} held-out samples; pixel accuracy (background included) {:.3}\n\n",
+            self.samples, self.pixel_accuracy
+        );
+        s.push_str("| region | pixels | part accuracy | UV mean abs error | albedo PSNR (dB) |\n|---|---|---|---|---|\n");
+        for (name, m) in [
+            ("occluded subject", self.hidden),
+            ("visible subject", self.visible),
+            ("whole subject", self.subject),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {:.3} | {:.4} | {:.2} |",
+                m.pixels, m.part_accuracy, m.uv_mae, m.albedo_psnr
+            );
+        }
+        s
+    }
+
+    pub fn csv(&self) -> String {
+        let mut s = String::from("region,pixels,part_accuracy,uv_mae,albedo_psnr_db\n");
+        for (name, m) in [
+            ("occluded_subject", self.hidden),
+            ("visible_subject", self.visible),
+            ("subject", self.subject),
+        ] {
+            let _ = writeln!(
+                s,
+                "{name},{},{:.6},{:.6},{:.4}",
+                m.pixels, m.part_accuracy, m.uv_mae, m.albedo_psnr
+            );
+        }
+        s
+    }
+}
+
+/// Load a trained network's run configuration and weights (inference copy, on `device`).
+fn load_run(dir: &Path, expected: Network) -> Result<RunConfig, EvalError> {
+    let config = load_run_config(dir)?;
+    let ok = match expected {
+        Network::Silhouette => config.network == Network::Silhouette,
+        _ => config.network != Network::Silhouette,
+    };
+    if !ok {
+        return Err(EvalError::WrongNetwork {
+            dir: dir.into(),
+            found: config.network,
+            expected,
+        });
+    }
+    Ok(config)
+}
+
+/// G1 (or the extractor) from a run folder.
+pub fn load_stage1(dir: &Path, device: &Device) -> Result<Stage1Net, EvalError> {
+    let config = load_run(dir, Network::Stage1)?;
+    Ok(load_model(
+        config.stage1.init(device),
+        &dir.join(MODEL_FILE),
+    )?)
+}
+
+/// S from a run folder.
+pub fn load_silhouette(dir: &Path, device: &Device) -> Result<Silhouette, EvalError> {
+    let config = load_run(dir, Network::Silhouette)?;
+    Ok(load_model(
+        config.silhouette.init(device),
+        &dir.join(MODEL_FILE),
+    )?)
+}
+
+/// A network's texture-map tensor `[6, S, S]` (one sample) as IUV + albedo images.
+pub fn texture_to_planes(t: &[f32], size: usize) -> (IuvMap, ImageU8) {
+    let n = size * size;
+    let mut iuv = IuvMap::new(size, size);
+    let mut albedo = ImageU8::new(size, size, 3);
+    for i in 0..n {
+        iuv.part[i] = (t[CH_I * n + i] * NUM_PARTS as f32)
+            .round()
+            .clamp(0.0, NUM_PARTS as f32) as u8;
+        iuv.u[i] = unveil_shared::texture::quantise_uv(t[n + i]);
+        iuv.v[i] = unveil_shared::texture::quantise_uv(t[2 * n + i]);
+        for c in 0..3 {
+            albedo.data[i * 3 + c] =
+                (t[(CH_ALBEDO + c) * n + i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+        }
+    }
+    (iuv, albedo)
+}
+
+/// Evaluate G1 on `batches` batches of `loader` (use a held-out seed). `grid_rows` samples
+/// also come back as picture rows: occluded input, predicted IUV, true IUV, predicted
+/// albedo, true albedo.
+pub fn eval_stage1(
+    model: &Stage1Net,
+    loader: &Loader,
+    batches: usize,
+    batch_size: usize,
+    grid_rows: usize,
+    device: &Device,
+) -> Result<(Stage1Report, Vec<Vec<ImageU8>>), EvalError> {
+    let size = loader.source.size();
+    let n = size * size;
+    let (mut hidden, mut visible) = (RegionStats::default(), RegionStats::default());
+    let (mut correct_all, mut all) = (0u64, 0u64);
+    let mut rows = Vec::new();
+    for step in 0..batches {
+        let batch = loader.batch(step, batch_size, device)?;
+        let pred = model.forward(batch.occluded.clone()).texture_map();
+        let (pred, truth, hid) = (to_vec(pred)?, to_vec(batch.texture)?, to_vec(batch.hidden)?);
+        let occluded = to_vec(batch.occluded)?;
+        for b in 0..batch_size {
+            let (p, t) = (
+                &pred[b * 6 * n..(b + 1) * 6 * n],
+                &truth[b * 6 * n..(b + 1) * 6 * n],
+            );
+            let (pi, pa) = texture_to_planes(p, size);
+            let (ti, ta) = texture_to_planes(t, size);
+            for i in 0..n {
+                all += 1;
+                correct_all += (pi.part[i] == ti.part[i]) as u64;
+                if ti.part[i] == 0 {
+                    continue;
+                }
+                let stats = if hid[b * n + i] > 0.5 {
+                    &mut hidden
+                } else {
+                    &mut visible
+                };
+                stats.add(
+                    (ti.part[i], pi.part[i]),
+                    ([t[n + i], t[2 * n + i]], [p[n + i], p[2 * n + i]]),
+                    (
+                        [t[3 * n + i], t[4 * n + i], t[5 * n + i]],
+                        [p[3 * n + i], p[4 * n + i], p[5 * n + i]],
+                    ),
+                );
+            }
+            if rows.len() < grid_rows {
+                let input = ImageU8::from_chw(
+                    size,
+                    size,
+                    &occluded[b * 3 * n..(b + 1) * 3 * n],
+                    &Normalisation::default(),
+                )
+                .map_err(|e| EvalError::Read(e.to_string()))?;
+                rows.push(vec![
+                    input,
+                    crate::sheet::iuv_rgb(&pi),
+                    crate::sheet::iuv_rgb(&ti),
+                    pa,
+                    ta,
+                ]);
+            }
+        }
+    }
+    let subject = RegionStats {
+        pixels: hidden.pixels + visible.pixels,
+        part_correct: hidden.part_correct + visible.part_correct,
+        uv_abs_sum: hidden.uv_abs_sum + visible.uv_abs_sum,
+        albedo_sq_sum: hidden.albedo_sq_sum + visible.albedo_sq_sum,
+    };
+    let report = Stage1Report {
+        samples: batches * batch_size,
+        hidden: hidden.finish(),
+        visible: visible.finish(),
+        subject: subject.finish(),
+        pixel_accuracy: correct_all as f64 / all.max(1) as f64,
+    };
+    Ok((report, rows))
+}
+
+/// Mean IoU of S's silhouettes (logit > 0) against the true masks, over `batches` batches.
+pub fn eval_silhouette(
+    model: &Silhouette,
+    loader: &Loader,
+    batches: usize,
+    batch_size: usize,
+    device: &Device,
+) -> Result<f64, EvalError> {
+    let mut sum = 0.0;
+    for step in 0..batches {
+        let batch = loader.batch(step, batch_size, device)?;
+        let iou = crate::silhouette::silhouette_iou(model.forward(batch.clean), batch.mask);
+        sum += iou.into_scalar::<f32>() as f64;
+    }
+    Ok(sum / batches.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_metrics_hand_values() {
+        let mut s = RegionStats::default();
+        // Right part, UV off by (0.1, 0.3), albedo off by 0.1 in one channel.
+        s.add(
+            (3, 3),
+            ([0.5, 0.5], [0.6, 0.2]),
+            ([0.2, 0.2, 0.2], [0.3, 0.2, 0.2]),
+        );
+        // Wrong part, perfect UV and albedo.
+        s.add((4, 7), ([0.1, 0.1], [0.1, 0.1]), ([0.0; 3], [0.0; 3]));
+        let m = s.finish();
+        assert_eq!(m.pixels, 2);
+        assert_eq!(m.part_accuracy, 0.5);
+        assert!((m.uv_mae - 0.4 / 4.0).abs() < 1e-6, "{}", m.uv_mae);
+        // MSE = 0.01 / 6 → PSNR = 10·log10(600).
+        assert!(
+            (m.albedo_psnr - 10.0 * 600f64.log10()).abs() < 1e-3,
+            "{}",
+            m.albedo_psnr
+        );
+        assert_eq!(psnr(0.0), 100.0);
+        assert!((psnr(0.01) - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn planes_from_texture_tensor() {
+        // One 1x1 sample: part 12, U 1, V 0, albedo (1, 0, 0.2).
+        let t = [0.5, 1.0, 0.0, 1.0, 0.0, 0.2];
+        let (iuv, albedo) = texture_to_planes(&t, 1);
+        assert_eq!((iuv.part[0], iuv.u[0], iuv.v[0]), (12, 65535, 0));
+        assert_eq!(albedo.data, vec![255, 0, 51]);
+    }
+}

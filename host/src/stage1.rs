@@ -1,0 +1,305 @@
+//! Stage 1 network G1: partially occluded image → estimated (amodal) texture map.
+//!
+//! A small U-Net built from [`crate::blocks`]. The same architecture, as a separate
+//! instance, is the *extraction network* (unoccluded image → texture map) that labels
+//! photos without 3D ground truth; [`Stage1Config::extraction_tiny`] and
+//! [`Stage1Config::extraction`] name those instances.
+//!
+//! Outputs ([`Stage1Output`]):
+//! - `part_logits` `[B, 25, H, W]`: class 0 = background, 1..=24 = body parts;
+//! - `uv` `[B, 2, H, W]`: sigmoid, in 0..1, the U and V chart coordinates;
+//! - `albedo` `[B, 3, H, W]`: sigmoid, in 0..1, surface colour RGB.
+//!
+//! [`Stage1Output::texture_map`] packs them into the 6-channel texture-map tensor of the
+//! shared crate's layout (`unveil_shared::texture`): `I/24, U, V, R, G, B`.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
+
+pub use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS, TEXTURE_CHANNELS};
+/// First of the two UV channels of the texture-map tensor.
+pub const CH_UV: usize = unveil_shared::texture::CH_U;
+/// Number of part classes, background included.
+pub const NUM_PART_CLASSES: usize = NUM_PARTS + 1;
+
+/// A network input the model cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("expected {expected} input channels, got {actual}")]
+    Channels { expected: usize, actual: usize },
+    #[error("input {height}x{width} is not a positive multiple of {multiple} in both dimensions")]
+    Size {
+        height: usize,
+        width: usize,
+        multiple: usize,
+    },
+}
+
+/// Configuration of G1 (and of the extraction network, which shares the architecture).
+#[derive(Config, Debug)]
+pub struct Stage1Config {
+    /// Channels of the first level; level `i` has `base_width * 2^i` channels.
+    pub base_width: usize,
+    /// Number of downsampling levels; input H and W must be multiples of `2^depth`.
+    pub depth: usize,
+    /// Side of the square training images this configuration is meant for (the network
+    /// itself is fully convolutional and takes any size that is a multiple of `2^depth`).
+    pub image_size: usize,
+    /// Input channels (3: RGB in [-1, 1]).
+    #[config(default = 3)]
+    pub in_channels: usize,
+}
+
+impl Default for Stage1Config {
+    /// The `default` preset: 128x128 input, width 32, 4 levels (8x8 bottleneck).
+    fn default() -> Self {
+        Self::new(32, 4, 128)
+    }
+}
+
+impl Stage1Config {
+    /// The `tiny` preset: 64x64 input, width 8, 3 levels; for tests and smoke runs.
+    pub fn tiny() -> Self {
+        Self::new(8, 3, 64)
+    }
+
+    /// The extraction network at the `tiny` preset (same architecture, own weights).
+    pub fn extraction_tiny() -> Self {
+        Self::tiny()
+    }
+
+    /// The extraction network at the `default` preset.
+    pub fn extraction() -> Self {
+        Self::default()
+    }
+
+    /// Input H and W must be multiples of this.
+    pub fn size_multiple(&self) -> usize {
+        1 << self.depth
+    }
+
+    /// Build G1 on `device` with burn's default (lazy, RNG-drawn) initialisation; wrap in
+    /// [`crate::blocks::seeded_init`] for a reproducible start.
+    pub fn init(&self, device: &Device) -> Stage1Net {
+        let width = |level: usize| self.base_width << level;
+        let stem = ConvBlockConfig::new(self.in_channels, width(0)).init(device);
+        let mut down = Vec::with_capacity(self.depth);
+        let mut down_conv = Vec::with_capacity(self.depth);
+        let mut up = Vec::with_capacity(self.depth);
+        let mut up_conv = Vec::with_capacity(self.depth);
+        for level in 0..self.depth {
+            down.push(DownConfig::new(width(level), width(level + 1)).init(device));
+            down_conv.push(ConvBlockConfig::new(width(level + 1), width(level + 1)).init(device));
+        }
+        // Decoder stored outermost-last: up[k] goes from level depth-k to depth-k-1.
+        for level in (0..self.depth).rev() {
+            up.push(UpConfig::new(width(level + 1), width(level)).init(device));
+            up_conv.push(ConvBlockConfig::new(2 * width(level), width(level)).init(device));
+        }
+        Stage1Net {
+            stem,
+            down,
+            down_conv,
+            up,
+            up_conv,
+            part_head: HeadConfig::new(width(0), NUM_PART_CLASSES).init(device),
+            uv_head: HeadConfig::new(width(0), 2).init(device),
+            albedo_head: HeadConfig::new(width(0), 3).init(device),
+            in_channels: self.in_channels,
+            depth: self.depth,
+        }
+    }
+}
+
+/// G1: a U-Net with `depth` stride-2 levels, concat skip connections and three 1x1
+/// heads (part logits, UV, albedo).
+///
+/// Layer order (input to output): `stem` (ConvBlock) → for each level `Down` then
+/// `ConvBlock` → for each level, deepest first, `Up`, concat with the encoder feature of
+/// the same size, `ConvBlock` → heads.
+#[derive(Module, Debug)]
+pub struct Stage1Net {
+    stem: ConvBlock,
+    down: Vec<Down>,
+    down_conv: Vec<ConvBlock>,
+    up: Vec<Up>,
+    up_conv: Vec<ConvBlock>,
+    part_head: Head,
+    uv_head: Head,
+    albedo_head: Head,
+    in_channels: usize,
+    depth: usize,
+}
+
+/// The three outputs of G1.
+#[derive(Debug, Clone)]
+pub struct Stage1Output {
+    /// `[B, 25, H, W]` unnormalised part scores (0 = background).
+    pub part_logits: Tensor<4>,
+    /// `[B, 2, H, W]` U and V in 0..1 (sigmoid).
+    pub uv: Tensor<4>,
+    /// `[B, 3, H, W]` albedo RGB in 0..1 (sigmoid).
+    pub albedo: Tensor<4>,
+}
+
+impl Stage1Net {
+    /// Check that `dims` (`[B, C, H, W]`) is an input this network takes.
+    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
+        let [_, c, h, w] = dims;
+        if c != self.in_channels {
+            return Err(ShapeError::Channels {
+                expected: self.in_channels,
+                actual: c,
+            });
+        }
+        let multiple = 1usize << self.depth;
+        if h == 0 || w == 0 || h % multiple != 0 || w % multiple != 0 {
+            return Err(ShapeError::Size {
+                height: h,
+                width: w,
+                multiple,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`forward`](Self::forward) after [`check_input`](Self::check_input).
+    pub fn try_forward(&self, x: Tensor<4>) -> Result<Stage1Output, ShapeError> {
+        self.check_input(x.dims())?;
+        Ok(self.forward(x))
+    }
+
+    /// `x`: `[B, 3, H, W]` image in [-1, 1], H and W multiples of `2^depth`
+    /// (unchecked here: a wrong shape panics inside burn; use [`try_forward`](Self::try_forward)
+    /// for untrusted input).
+    pub fn forward(&self, x: Tensor<4>) -> Stage1Output {
+        let mut skips = Vec::with_capacity(self.depth + 1);
+        let mut h = self.stem.forward(x); // [B, w, H, W]
+        for (down, conv) in self.down.iter().zip(&self.down_conv) {
+            skips.push(h.clone());
+            h = conv.forward(down.forward(h)); // [B, 2c, H/2, W/2]
+        }
+        // Deepest decoder level first, paired with the deepest skip.
+        for ((up, conv), skip) in self
+            .up
+            .iter()
+            .zip(&self.up_conv)
+            .zip(skips.into_iter().rev())
+        {
+            let h_up = up.forward(h); // [B, c, 2H', 2W']
+            h = conv.forward(Tensor::cat(vec![h_up, skip], 1)); // [B, c, 2H', 2W']
+        }
+        Stage1Output {
+            part_logits: self.part_head.forward(h.clone()),
+            uv: sigmoid(self.uv_head.forward(h.clone())),
+            albedo: sigmoid(self.albedo_head.forward(h)),
+        }
+    }
+}
+
+impl Stage1Output {
+    /// Hard part labels: `[B, H, W]` argmax over the 25 classes (0 = background).
+    pub fn part_labels(&self) -> Tensor<3, Int> {
+        self.part_logits.clone().argmax(1).squeeze_dim::<3>(1)
+    }
+
+    /// The 6-channel texture-map tensor `[B, 6, H, W]` in the shared layout:
+    /// channel 0 = argmax part / 24, 1..3 = U, V, 3..6 = albedo RGB; U, V and albedo are
+    /// set to 0 where the predicted part is 0 (background), as in a rendered ground truth.
+    ///
+    /// Not differentiable through the part channel (argmax); G1 is frozen in stage 2.
+    pub fn texture_map(&self) -> Tensor<4> {
+        let labels = self.part_logits.clone().argmax(1); // [B, 1, H, W] Int
+        let subject = labels.clone().greater_elem(0).float(); // [B, 1, H, W]
+        let part = labels.float().div_scalar(NUM_PARTS as f32);
+        Tensor::cat(
+            vec![
+                part,
+                self.uv.clone().mul(subject.clone()),
+                self.albedo.clone().mul(subject),
+            ],
+            1,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::device;
+
+    #[test]
+    fn tiny_output_shapes() {
+        let dev = device();
+        let net = Stage1Config::tiny().init(&dev);
+        let out = net.forward(Tensor::<4>::zeros([2, 3, 64, 64], &dev));
+        assert_eq!(out.part_logits.dims(), [2, 25, 64, 64]);
+        assert_eq!(out.uv.dims(), [2, 2, 64, 64]);
+        assert_eq!(out.albedo.dims(), [2, 3, 64, 64]);
+        assert_eq!(out.texture_map().dims(), [2, 6, 64, 64]);
+        let uv: Vec<f32> = out.uv.into_data().try_to_vec().unwrap();
+        assert!(uv.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn default_preset_is_128() {
+        let cfg = Stage1Config::default();
+        assert_eq!(cfg.image_size, 128);
+        assert_eq!(128 % cfg.size_multiple(), 0);
+        let dev = device();
+        let net = cfg.init(&dev);
+        let out = net.forward(Tensor::<4>::zeros([1, 3, 128, 128], &dev));
+        assert_eq!(out.part_logits.dims(), [1, 25, 128, 128]);
+    }
+
+    #[test]
+    fn try_forward_rejects_bad_shapes() {
+        let dev = device();
+        let net = Stage1Config::tiny().init(&dev);
+        let bad_c = net.try_forward(Tensor::<4>::zeros([1, 4, 64, 64], &dev));
+        assert_eq!(
+            bad_c.err(),
+            Some(ShapeError::Channels {
+                expected: 3,
+                actual: 4
+            })
+        );
+        let bad_size = net.try_forward(Tensor::<4>::zeros([1, 3, 60, 64], &dev));
+        assert!(matches!(
+            bad_size,
+            Err(ShapeError::Size { multiple: 8, .. })
+        ));
+        assert!(net
+            .try_forward(Tensor::<4>::zeros([1, 3, 16, 24], &dev))
+            .is_ok());
+    }
+
+    #[test]
+    fn texture_map_packs_and_masks() {
+        let dev = device();
+        // Two pixels: pixel 0 argmax = class 0 (background), pixel 1 argmax = class 12.
+        let mut logits = vec![0.0f32; 25 * 2];
+        logits[0] = 5.0; // class 0, pixel 0
+        logits[12 * 2 + 1] = 5.0; // class 12, pixel 1
+        let out = Stage1Output {
+            part_logits: Tensor::from_data(TensorData::new(logits, [1, 25, 1, 2]), &dev),
+            uv: Tensor::from_floats([[[[0.3, 0.4]], [[0.5, 0.6]]]], &dev),
+            albedo: Tensor::from_floats([[[[0.1, 0.2]], [[0.3, 0.4]], [[0.5, 1.0]]]], &dev),
+        };
+        let t: Vec<f32> = out.texture_map().into_data().try_to_vec().unwrap();
+        // Layout [1, 6, 1, 2]: channel-major, two pixels per channel.
+        let expected = [0.0, 0.5, 0.0, 0.4, 0.0, 0.6, 0.0, 0.2, 0.0, 0.4, 0.0, 1.0];
+        for (a, e) in t.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-6, "{t:?}");
+        }
+        let labels: Vec<i64> = out
+            .part_labels()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(labels, vec![0, 12]);
+    }
+}

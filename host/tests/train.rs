@@ -1,0 +1,192 @@
+//! The training harness end to end on the `tiny` preset: resume is bit-exact, losses fall,
+//! and bad run folders or data give clear errors.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use unveil_host::data::SampleSource;
+use unveil_host::harness::{
+    self, HarnessError, Network, Preset, Progress, RunConfig, METRICS_FILE, MODEL_FILE,
+};
+use unveil_host::losses::Stage1LossConfig;
+use unveil_host::synth::SynthConfig;
+use unveil_host::train::{load_model, BackendKind, CheckpointError, TrainConfig};
+use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
+
+fn config(network: Network, steps: usize, batch: usize) -> RunConfig {
+    let preset = Preset::Tiny;
+    RunConfig {
+        network,
+        preset,
+        steps,
+        checkpoint_every: 2,
+        train: TrainConfig::new().with_batch_size(batch).with_seed(5),
+        stage1: preset.stage1(),
+        silhouette: preset.silhouette(),
+        loss: Stage1LossConfig::new(),
+        occlusion: OcclusionSpec::new(OcclusionMode::Mixed),
+        data: "generated".into(),
+    }
+}
+
+fn source(count: usize) -> SampleSource {
+    SampleSource::Generated {
+        cfg: SynthConfig::new(64).unwrap(),
+        seed: 1,
+        count,
+    }
+}
+
+fn run(cfg: &RunConfig, dir: &Path, resume: bool) -> Result<harness::RunOutcome, HarnessError> {
+    harness::run(
+        cfg,
+        dir,
+        source(32),
+        BackendKind::Flex,
+        resume,
+        Progress::Quiet,
+    )
+}
+
+#[test]
+fn resume_continues_bit_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
+    run(&config(Network::Stage1, 6, 2), &straight, false).unwrap();
+    // Interrupted after 3 steps (checkpoint at 2 and 3), then resumed to 6.
+    let first = run(&config(Network::Stage1, 3, 2), &split, false).unwrap();
+    assert_eq!(first.step, 3);
+    let second = run(&config(Network::Stage1, 6, 2), &split, true).unwrap();
+    assert_eq!(second.rows.len(), 3, "resume does only the missing steps");
+    assert_eq!(
+        fs::read_to_string(straight.join(METRICS_FILE)).unwrap(),
+        fs::read_to_string(split.join(METRICS_FILE)).unwrap()
+    );
+    // Parameter ids inside the files are random per process, so compare what the weights
+    // compute: identical outputs, bit for bit.
+    let dev = unveil_host::train::cpu_device();
+    let load =
+        |dir: &Path| load_model(Preset::Tiny.stage1().init(&dev), &dir.join(MODEL_FILE)).unwrap();
+    let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &dev);
+    let bits = |dir: &Path| {
+        let out = load(dir).forward(x.clone()).part_logits.into_data();
+        out.try_to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert!(bits(&straight) == bits(&split), "final weights differ");
+    assert!(split.join("loss.png").is_file());
+}
+
+#[test]
+fn extractor_loss_halves_on_tiny() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = harness::run(
+        &config(Network::Extractor, 150, 8),
+        tmp.path(),
+        source(256),
+        BackendKind::Flex,
+        false,
+        Progress::Quiet,
+    )
+    .unwrap();
+    let totals: Vec<f32> = out.rows.iter().map(|r| r[1]).collect();
+    let mean = |xs: &[f32]| xs.iter().sum::<f32>() / xs.len() as f32;
+    let (first, last) = (mean(&totals[..10]), mean(&totals[totals.len() - 10..]));
+    assert!(
+        last <= 0.5 * first,
+        "first-10 mean {first}, last-10 mean {last}"
+    );
+}
+
+#[test]
+fn bad_run_folders_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    // Nothing to resume.
+    assert!(matches!(
+        run(&config(Network::Stage1, 1, 1), &dir, true),
+        Err(HarnessError::NothingToResume(_))
+    ));
+    // A silhouette run cannot be resumed as stage 1.
+    run(&config(Network::Silhouette, 1, 1), &dir, false).unwrap();
+    let err = run(&config(Network::Stage1, 2, 1), &dir, true).unwrap_err();
+    assert!(matches!(err, HarnessError::ResumeMismatch(_)), "{err}");
+    // A new run over an existing one is refused (nothing is overwritten).
+    assert!(matches!(
+        run(&config(Network::Silhouette, 1, 1), &dir, false),
+        Err(HarnessError::Exists(_))
+    ));
+    // A checkpoint from another architecture.
+    let g1 = tmp.path().join("g1");
+    run(&config(Network::Stage1, 1, 1), &g1, false).unwrap();
+    let (from, to) = (dir.join("checkpoint"), g1.join("checkpoint"));
+    for f in ["model.bpk", "optim.bpk", "step"] {
+        fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+    let err = run(&config(Network::Stage1, 2, 1), &g1, true).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HarnessError::Checkpoint(CheckpointError::Architecture { .. })
+        ),
+        "{err}"
+    );
+    // A run configuration with an unknown field.
+    let path = dir.join("run.json");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replacen('{', "{\"surprise\": 1,", 1);
+    fs::write(&path, text).unwrap();
+    let err = run(&config(Network::Silhouette, 2, 1), &dir, true).unwrap_err();
+    assert!(matches!(err, HarnessError::RunConfig { .. }), "{err}");
+    assert!(err.to_string().contains("surprise"), "{err}");
+}
+
+#[test]
+fn cli_reports_bad_input_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out_dir = tmp.path().join("run");
+    let unveil = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_unveil"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec![
+            "train",
+            "stage1",
+            "--preset",
+            "tiny",
+            "--data",
+            empty.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        vec![
+            "train",
+            "stage1",
+            "--preset",
+            "tiny",
+            "--resume",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        vec!["train", "decoder", "--preset", "tiny"],
+        vec!["train", "stage1", "--preset", "huge"],
+    ] {
+        let out = unveil(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}
