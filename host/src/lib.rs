@@ -6,6 +6,7 @@ pub mod data;
 pub mod dataset;
 pub mod eval;
 pub mod harness;
+pub mod label;
 pub mod losses;
 pub mod plot;
 pub mod sheet;

@@ -42,6 +42,25 @@ enum Command {
     /// Evaluate a trained network on held-out samples: stage1 (per-plane errors inside and
     /// outside the occluded region, Markdown + CSV + picture grid) or silhouette (IoU).
     Eval(EvalArgs),
+    /// Write texture-map ground truth for unlabelled photos with a trained extraction
+    /// network; the output is a data-set folder that `train --data` reads.
+    Label(LabelArgs),
+}
+
+#[derive(Args, Debug)]
+struct LabelArgs {
+    /// Run folder of the trained extraction network (`unveil train extractor`).
+    #[arg(long, value_name = "DIR", default_value = "runs/extractor")]
+    extractor: PathBuf,
+    /// Folder of photos (PNG/JPEG); each is centre-cropped to a square and resized.
+    #[arg(long, value_name = "DIR")]
+    images: PathBuf,
+    /// Output data-set folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Compute backend (see `train --help`).
+    #[arg(long, default_value = "flex")]
+    backend: BackendKind,
 }
 
 #[derive(Args, Debug)]
@@ -93,9 +112,10 @@ struct TrainArgs {
     /// Samples per step.
     #[arg(long, default_value_t = 8)]
     batch: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    lr: f64,
+    /// Adam learning rate (default: 2e-3 for silhouette; 5e-4 for extractor and stage1,
+    /// which diverge at 2e-3 at the default preset).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Seed of weights, data order and occlusions.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -192,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => cmd_demo(&args),
         Command::Train(args) => cmd_train(&args),
         Command::Eval(args) => cmd_eval(&args),
+        Command::Label(args) => cmd_label(&args),
     }
 }
 
@@ -381,7 +402,10 @@ fn cmd_train(args: &TrainArgs) -> Result<()> {
         checkpoint_every: args.checkpoint_every,
         train: TrainConfig::new()
             .with_batch_size(args.batch)
-            .with_learning_rate(args.lr)
+            .with_learning_rate(args.lr.unwrap_or(match args.network {
+                Network::Silhouette => 2e-3,
+                Network::Extractor | Network::Stage1 => 5e-4,
+            }))
             .with_seed(args.seed),
         stage1: args.preset.stage1(),
         silhouette: args.preset.silhouette(),
@@ -469,5 +493,29 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn cmd_label(args: &LabelArgs) -> Result<()> {
+    let device = args.backend.device()?;
+    let config = harness::load_run_config(&args.extractor)?;
+    let extractor = eval::load_stage1(&args.extractor, &device)?;
+    let count = unveil_host::label::image_files(&args.images)?.len();
+    let pb = progress(count as u64, "label");
+    let size = config.preset.image_size();
+    let manifest = unveil_host::label::label_folder(
+        &extractor,
+        &args.images,
+        &args.out,
+        size,
+        &device,
+        || pb.inc(1),
+    )?;
+    pb.finish_and_clear();
+    println!(
+        "labelled {} photos ({size}x{size}) into {}",
+        manifest.samples.len(),
+        args.out.display()
+    );
     Ok(())
 }

@@ -116,7 +116,7 @@ impl SynthConfig {
 }
 
 /// The random choices behind one sample (small; stored in the data set manifest).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SampleParams {
     pub seed: u64,
     pub index: u64,
