@@ -200,9 +200,25 @@ impl Stage1Net {
 }
 
 impl Stage1Output {
-    /// Hard part labels: `[B, H, W]` argmax over the 25 classes (0 = background).
+    /// Hard part labels `[B, H, W]` (0 = background), decided in two steps: a pixel is
+    /// subject when the parts together are more likely than background
+    /// (`p(bg) < 0.5`, i.e. `logit_bg < logsumexp(part logits)`), and then its label is the
+    /// most likely part. A plain argmax over all 25 classes calls a pixel background
+    /// whenever no *single* part beats it, which early in training is almost every pixel
+    /// of the subject: 24 parts share the subject's probability mass.
     pub fn part_labels(&self) -> Tensor<3, Int> {
-        self.part_logits.clone().argmax(1).squeeze_dim::<3>(1)
+        self.part_labels_4d().squeeze_dim::<3>(1)
+    }
+
+    /// [`part_labels`](Self::part_labels) keeping the channel axis: `[B, 1, H, W]`.
+    fn part_labels_4d(&self) -> Tensor<4, Int> {
+        let background = self.part_logits.clone().narrow(1, 0, 1); // [B, 1, H, W]
+        let parts = self.part_logits.clone().narrow(1, 1, NUM_PARTS); // [B, 24, H, W]
+        let best = parts.clone().argmax(1).add_scalar(1); // [B, 1, H, W]
+        let peak = parts.clone().max_dim(1);
+        let logsumexp = parts.sub(peak.clone()).exp().sum_dim(1).log().add(peak);
+        let subject = background.lower(logsumexp);
+        best.mask_fill(subject.bool_not(), 0)
     }
 
     /// The 6-channel texture-map tensor `[B, 6, H, W]` in the shared layout:
@@ -211,7 +227,7 @@ impl Stage1Output {
     ///
     /// Not differentiable through the part channel (argmax); G1 is frozen in stage 2.
     pub fn texture_map(&self) -> Tensor<4> {
-        let labels = self.part_logits.clone().argmax(1); // [B, 1, H, W] Int
+        let labels = self.part_labels_4d(); // [B, 1, H, W] Int
         let subject = labels.clone().greater_elem(0).float(); // [B, 1, H, W]
         let part = labels.float().div_scalar(NUM_PARTS as f32);
         Tensor::cat(
@@ -301,5 +317,29 @@ mod tests {
             .try_to_vec()
             .unwrap();
         assert_eq!(labels, vec![0, 12]);
+    }
+
+    #[test]
+    fn subject_when_parts_together_beat_background() {
+        let dev = device();
+        // One pixel: background logit 2 beats every single part (0, and 0.5 for part 5),
+        // but p(bg) = e^2 / (e^2 + 23 + e^0.5) ≈ 0.23 < 0.5: subject, part 5.
+        // A second pixel where background really dominates: logit 4 → p(bg) ≈ 0.69.
+        let mut logits = vec![0.0f32; 25 * 2];
+        logits[0] = 2.0;
+        logits[5 * 2] = 0.5;
+        logits[1] = 4.0;
+        let out = Stage1Output {
+            part_logits: Tensor::from_data(TensorData::new(logits, [1, 25, 1, 2]), &dev),
+            uv: Tensor::zeros([1, 2, 1, 2], &dev),
+            albedo: Tensor::zeros([1, 3, 1, 2], &dev),
+        };
+        let labels: Vec<i64> = out
+            .part_labels()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(labels, vec![5, 0]);
     }
 }
