@@ -109,17 +109,22 @@ pub struct Stage1Report {
 }
 
 impl Stage1Report {
+    /// `(label in Markdown, label in CSV, metrics)` of each region, in report order.
+    fn regions(&self) -> [(&'static str, &'static str, RegionMetrics); 3] {
+        [
+            ("occluded subject", "occluded_subject", self.hidden),
+            ("visible subject", "visible_subject", self.visible),
+            ("whole subject", "subject", self.subject),
+        ]
+    }
+
     pub fn markdown(&self) -> String {
         let mut s = format!(
             "Stage 1 (G1) on {} held-out samples; pixel accuracy (background included) {:.3}\n\n",
             self.samples, self.pixel_accuracy
         );
         s.push_str("| region | pixels | part accuracy | UV mean abs error | albedo PSNR (dB) |\n|---|---|---|---|---|\n");
-        for (name, m) in [
-            ("occluded subject", self.hidden),
-            ("visible subject", self.visible),
-            ("whole subject", self.subject),
-        ] {
+        for (name, _, m) in self.regions() {
             let _ = writeln!(
                 s,
                 "| {name} | {} | {:.3} | {:.4} | {:.2} |",
@@ -131,11 +136,7 @@ impl Stage1Report {
 
     pub fn csv(&self) -> String {
         let mut s = String::from("region,pixels,part_accuracy,uv_mae,albedo_psnr_db\n");
-        for (name, m) in [
-            ("occluded_subject", self.hidden),
-            ("visible_subject", self.visible),
-            ("subject", self.subject),
-        ] {
+        for (_, name, m) in self.regions() {
             let _ = writeln!(
                 s,
                 "{name},{},{:.6},{:.6},{:.4}",

@@ -610,11 +610,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn resume_rejects_optimizer_file_that_is_not_optimizer_state() {
-        let cfg = || TrainConfig::new().with_batch_size(2);
-        let dev = device().autodiff();
-        let mut s = Trainer::new(SilhouetteConfig::tiny().init(&dev), cfg());
+    /// A checkpoint of S after one tiny step, for the resume-rejection tests.
+    fn silhouette_checkpoint(cfg: &TrainConfig, dev: &Device) -> tempfile::TempDir {
+        let mut s = Trainer::new(SilhouetteConfig::tiny().init(dev), cfg.clone());
         let l = loader(16, 1);
         let mut data = stream(&l, Task::Silhouette);
         s.run(1, &mut data, |m, b| {
@@ -623,6 +621,14 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         s.save(dir.path()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn resume_rejects_optimizer_file_that_is_not_optimizer_state() {
+        let cfg = || TrainConfig::new().with_batch_size(2);
+        let dev = device().autodiff();
+        let dir = silhouette_checkpoint(&cfg(), &dev);
         // Overwrite the optimizer state with the model's parameters (a valid burnpack file).
         std::fs::copy(dir.path().join(MODEL_FILE), dir.path().join(OPTIM_FILE)).unwrap();
         let err = Trainer::resume(SilhouetteConfig::tiny().init(&dev), cfg(), dir.path())
@@ -638,15 +644,7 @@ mod tests {
     fn resume_rejects_foreign_optimizer_state() {
         let cfg = || TrainConfig::new().with_batch_size(2);
         let dev = device().autodiff();
-        let mut s = Trainer::new(SilhouetteConfig::tiny().init(&dev), cfg());
-        let l = loader(16, 1);
-        let mut data = stream(&l, Task::Silhouette);
-        s.run(1, &mut data, |m, b| {
-            Ok(bce_with_logits(m.forward(b.input), b.target))
-        })
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        s.save(dir.path()).unwrap();
+        let dir = silhouette_checkpoint(&cfg(), &dev);
         // A G1 cannot resume from S's checkpoint.
         let err = Trainer::resume(Stage1Config::tiny().init(&dev), cfg(), dir.path())
             .err()
