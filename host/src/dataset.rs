@@ -19,7 +19,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{DynamicImage, ImageBuffer, Rgb};
+use image::{DynamicImage, ExtendedColorType, ImageBuffer, ImageEncoder, Rgb};
 use serde::{Deserialize, Serialize};
 use unveil_shared::{ImageError, ImageU8, IuvMap, Mask};
 
@@ -202,24 +202,27 @@ fn encoder<W: Write>(w: W) -> PngEncoder<W> {
     PngEncoder::new_with_quality(w, CompressionType::Fast, FilterType::Sub)
 }
 
-fn save(path: &Path, img: DynamicImage) -> Result<(), DatasetError> {
+/// Create `path` and run `encode` on a PNG encoder writing to it.
+fn save(
+    path: &Path,
+    encode: impl FnOnce(PngEncoder<&mut BufWriter<fs::File>>) -> image::ImageResult<()>,
+) -> Result<(), DatasetError> {
     let file = fs::File::create(path).map_err(io_err(path))?;
     let mut w = BufWriter::new(file);
-    img.write_with_encoder(encoder(&mut w))
-        .map_err(|source| DatasetError::Encode {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    encode(encoder(&mut w)).map_err(|source| DatasetError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     w.flush().map_err(io_err(path))
 }
 
-/// Save an 8-bit image (1 or 3 channels) as PNG.
+/// Save an 8-bit image (1, 3 or 4 channels) as PNG, straight from its buffer (no copy:
+/// this runs five times per synthesised sample).
 pub fn write_rgb8(path: &Path, img: &ImageU8) -> Result<(), DatasetError> {
-    let (w, h) = (img.width as u32, img.height as u32);
-    let dynimg = match img.channels {
-        1 => ImageBuffer::from_raw(w, h, img.data.clone()).map(DynamicImage::ImageLuma8),
-        3 => ImageBuffer::from_raw(w, h, img.data.clone()).map(DynamicImage::ImageRgb8),
-        4 => ImageBuffer::from_raw(w, h, img.data.clone()).map(DynamicImage::ImageRgba8),
+    let colour = match img.channels {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        4 => ExtendedColorType::Rgba8,
         c => {
             return Err(DatasetError::Plane {
                 path: path.to_path_buf(),
@@ -227,14 +230,19 @@ pub fn write_rgb8(path: &Path, img: &ImageU8) -> Result<(), DatasetError> {
             })
         }
     };
-    let dynimg = dynimg.ok_or_else(|| DatasetError::Plane {
-        path: path.to_path_buf(),
-        source: ImageError::BufferSize {
-            expected: img.pixel_count() * img.channels,
-            actual: img.data.len(),
-        },
-    })?;
-    save(path, dynimg)
+    let expected = img.pixel_count() * img.channels;
+    if img.data.len() != expected || img.width == 0 || img.height == 0 {
+        return Err(DatasetError::Plane {
+            path: path.to_path_buf(),
+            source: ImageError::BufferSize {
+                expected,
+                actual: img.data.len(),
+            },
+        });
+    }
+    save(path, |enc| {
+        enc.write_image(&img.data, img.width as u32, img.height as u32, colour)
+    })
 }
 
 fn write_mask(path: &Path, mask: &Mask) -> Result<(), DatasetError> {
@@ -263,7 +271,9 @@ fn write_iuv(path: &Path, iuv: &IuvMap) -> Result<(), DatasetError> {
                 },
             }
         })?;
-    save(path, DynamicImage::ImageRgb16(buf))
+    save(path, |enc| {
+        DynamicImage::ImageRgb16(buf).write_with_encoder(enc)
+    })
 }
 
 fn decode(path: &Path) -> Result<DynamicImage, DatasetError> {

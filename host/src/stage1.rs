@@ -310,13 +310,17 @@ mod tests {
         for (a, e) in t.iter().zip(expected) {
             assert!((a - e).abs() < 1e-6, "{t:?}");
         }
-        let labels: Vec<i64> = out
-            .part_labels()
+        let labels = labels_of(&out);
+        assert_eq!(labels, vec![0, 12]);
+    }
+
+    /// The hard part labels of `out`, flattened.
+    fn labels_of(out: &Stage1Output) -> Vec<i64> {
+        out.part_labels()
             .into_data()
             .convert::<i64>()
             .try_to_vec()
-            .unwrap();
-        assert_eq!(labels, vec![0, 12]);
+            .unwrap()
     }
 
     #[test]
@@ -334,12 +338,7 @@ mod tests {
             uv: Tensor::zeros([1, 2, 1, 2], &dev),
             albedo: Tensor::zeros([1, 3, 1, 2], &dev),
         };
-        let labels: Vec<i64> = out
-            .part_labels()
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec()
-            .unwrap();
+        let labels = labels_of(&out);
         assert_eq!(labels, vec![5, 0]);
     }
 }

@@ -146,63 +146,30 @@ fn unwritable_output_fails_in_one_line() {
 fn corrupt_mesh_and_backgrounds_fail_in_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("out");
-    let out_dir = out_dir.to_str().unwrap();
+    // One sample with a user asset `flag path`; must fail naming `needle`.
+    let fails_with = |flag: &str, path: &Path, needle: &str| {
+        let args = [
+            "synth",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--count",
+            "1",
+            flag,
+            path.to_str().unwrap(),
+        ];
+        assert_clean_failure(&unveil(&args), needle);
+    };
     let obj = tmp.path().join("bad.obj");
     fs::write(&obj, b"v 1 2\nf 1 2 99\n\x00\xff garbage").unwrap();
-    assert_clean_failure(
-        &unveil(&[
-            "synth",
-            "--out",
-            out_dir,
-            "--count",
-            "1",
-            "--mesh",
-            obj.to_str().unwrap(),
-        ]),
-        "bad.obj",
-    );
-    let missing = tmp.path().join("missing.obj");
-    assert_clean_failure(
-        &unveil(&[
-            "synth",
-            "--out",
-            out_dir,
-            "--count",
-            "1",
-            "--mesh",
-            missing.to_str().unwrap(),
-        ]),
-        "missing.obj",
-    );
+    fails_with("--mesh", &obj, "bad.obj");
+    fails_with("--mesh", &tmp.path().join("missing.obj"), "missing.obj");
     let bg = tmp.path().join("bg");
     fs::create_dir(&bg).unwrap();
     fs::write(bg.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
-    assert_clean_failure(
-        &unveil(&[
-            "synth",
-            "--out",
-            out_dir,
-            "--count",
-            "1",
-            "--backgrounds",
-            bg.to_str().unwrap(),
-        ]),
-        "broken.png",
-    );
+    fails_with("--backgrounds", &bg, "broken.png");
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    assert_clean_failure(
-        &unveil(&[
-            "synth",
-            "--out",
-            out_dir,
-            "--count",
-            "1",
-            "--backgrounds",
-            empty.to_str().unwrap(),
-        ]),
-        "empty",
-    );
+    fails_with("--backgrounds", &empty, "empty");
 }
 
 #[test]
