@@ -9,6 +9,7 @@ extern crate alloc;
 pub mod font;
 pub mod image;
 pub mod link;
+pub mod manifest;
 pub mod occlusion;
 pub mod rng;
 pub mod texture;

@@ -1,0 +1,369 @@
+//! The model manifest: what the host exported and what the device must check before it
+//! runs anything.
+//!
+//! A model folder holds `manifest.bin` (this type, `postcard`-encoded; authoritative),
+//! `manifest.json` (the same value for people and for tools without postcard), and the
+//! ONNX files it lists. The device refuses a folder whose version, tensor layout or file
+//! hashes do not match, because a model trained for another layout gives silently wrong
+//! frames rather than errors.
+//!
+//! Graph contract (two graphs, so the device can time and swap the stages separately):
+//! - `stage1` (G1): input [`io::IMAGE`] `[1, 3, H, W]` → output [`io::TEXTURE`]
+//!   `[1, TEXTURE_CHANNELS, H, W]`;
+//! - `stage2` (G2): inputs [`io::IMAGE`] and, unless the condition is
+//!   [`Condition::None`], [`io::CONDITION`] `[1, Condition::channels(), H, W]` → outputs
+//!   [`io::RESTORED`], [`io::FOREGROUND`], [`io::BACKGROUND`] (each `[1, 3, H, W]`,
+//!   normalised like the input) and [`io::ALPHA`] `[1, 1, H, W]` in 0..1.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::image::Normalisation;
+use crate::texture::{NUM_PARTS, TEXTURE_CHANNELS};
+
+/// Bumped whenever a field or the graph contract changes meaning.
+pub const MANIFEST_VERSION: u16 = 1;
+/// File name of the authoritative binary manifest inside a model folder.
+pub const MANIFEST_BIN: &str = "manifest.bin";
+/// File name of the human-readable twin.
+pub const MANIFEST_JSON: &str = "manifest.json";
+/// Largest manifest the device will read (it is a few hundred bytes in practice).
+pub const MAX_MANIFEST_LEN: usize = 64 * 1024;
+
+/// Tensor names of the exported graphs.
+pub mod io {
+    pub const IMAGE: &str = "image";
+    pub const TEXTURE: &str = "texture";
+    pub const CONDITION: &str = "condition";
+    pub const RESTORED: &str = "restored";
+    pub const FOREGROUND: &str = "foreground";
+    pub const BACKGROUND: &str = "background";
+    pub const ALPHA: &str = "alpha";
+}
+
+/// What G2 is conditioned on (the method's texture map, or an ablation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Condition {
+    /// The texture map predicted by G1 (the method).
+    Texture,
+    /// A one-channel 2D silhouette mask (prior art, for comparison).
+    Silhouette,
+    /// Nothing but the occluded image.
+    None,
+}
+
+impl Condition {
+    /// Channels of the condition tensor fed to G2.
+    pub const fn channels(self) -> usize {
+        match self {
+            Condition::Texture => TEXTURE_CHANNELS,
+            Condition::Silhouette => 1,
+            Condition::None => 0,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Condition::Texture => "texture",
+            Condition::Silhouette => "silhouette",
+            Condition::None => "none",
+        }
+    }
+}
+
+impl core::str::FromStr for Condition {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "texture" => Ok(Condition::Texture),
+            "silhouette" => Ok(Condition::Silhouette),
+            "none" => Ok(Condition::None),
+            _ => Err(ManifestError::UnknownCondition),
+        }
+    }
+}
+
+/// Which stage of the pipeline a model file implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Stage1,
+    Stage2,
+}
+
+/// How activation ranges were calibrated for int8.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Calibration {
+    /// Observed minimum and maximum.
+    MinMax,
+    /// Symmetric percentile of |x| (e.g. 99.99), robust to outliers.
+    Percentile(f32),
+}
+
+/// Numeric format of the graphs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Quantisation {
+    Float32,
+    /// Static post-training quantisation in QDQ form: per-channel symmetric int8 weights,
+    /// per-tensor uint8/int8 activations calibrated on `samples` images.
+    Int8Qdq {
+        calibration: Calibration,
+        samples: u32,
+    },
+}
+
+/// One ONNX file of the model folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    pub role: Role,
+    /// File name relative to the model folder (no directories).
+    pub file: String,
+    /// SHA-256 of the file's bytes.
+    pub sha256: [u8; 32],
+}
+
+/// Everything the device needs to know to run an exported model folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u16,
+    /// Free-form model name (e.g. `default`).
+    pub name: String,
+    /// Input width and height in pixels (the graphs have fixed shapes).
+    pub width: u16,
+    pub height: u16,
+    pub normalisation: Normalisation,
+    /// Texture-map layout the graphs were trained with.
+    pub texture_channels: u8,
+    pub num_parts: u8,
+    pub condition: Condition,
+    pub quantisation: Quantisation,
+    pub models: Vec<ModelFile>,
+    /// SHA-256 of the training configurations (run.json files) the weights came from.
+    pub training_config_sha256: [u8; 32],
+}
+
+/// A manifest the device must refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is {0} bytes, more than the {MAX_MANIFEST_LEN}-byte limit")]
+    TooLarge(usize),
+    #[error("manifest is corrupt or truncated")]
+    Corrupt,
+    #[error(
+        "manifest version {found} is not supported (this build reads version {MANIFEST_VERSION})"
+    )]
+    Version { found: u16 },
+    #[error("manifest texture layout {channels} channels / {parts} parts does not match this build ({TEXTURE_CHANNELS} / {NUM_PARTS})")]
+    Layout { channels: u8, parts: u8 },
+    #[error("manifest input size {width}x{height} is not usable")]
+    Size { width: u16, height: u16 },
+    #[error("manifest lists no {0:?} model, or lists it twice")]
+    MissingModel(Role),
+    #[error("model file name {0:?} is not a plain file name")]
+    BadFileName(String),
+    #[error("SHA-256 of {file} does not match the manifest")]
+    Hash { file: String },
+    #[error("unknown condition (expected texture, silhouette or none)")]
+    UnknownCondition,
+}
+
+impl Manifest {
+    /// Encode for `manifest.bin`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ManifestError> {
+        postcard::to_allocvec(self).map_err(|_| ManifestError::Corrupt)
+    }
+
+    /// Decode `manifest.bin` and [`validate`](Self::validate) it. Never panics on any input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ManifestError> {
+        if bytes.len() > MAX_MANIFEST_LEN {
+            return Err(ManifestError::TooLarge(bytes.len()));
+        }
+        // The version is the first field: check it before the rest so that a newer
+        // manifest reports "version" rather than "corrupt".
+        let (version, _) =
+            postcard::take_from_bytes::<u16>(bytes).map_err(|_| ManifestError::Corrupt)?;
+        if version != MANIFEST_VERSION {
+            return Err(ManifestError::Version { found: version });
+        }
+        let (manifest, rest) =
+            postcard::take_from_bytes::<Manifest>(bytes).map_err(|_| ManifestError::Corrupt)?;
+        if !rest.is_empty() {
+            return Err(ManifestError::Corrupt);
+        }
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Check everything that can be checked without the model files.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if self.version != MANIFEST_VERSION {
+            return Err(ManifestError::Version {
+                found: self.version,
+            });
+        }
+        if usize::from(self.texture_channels) != TEXTURE_CHANNELS
+            || usize::from(self.num_parts) != NUM_PARTS
+        {
+            return Err(ManifestError::Layout {
+                channels: self.texture_channels,
+                parts: self.num_parts,
+            });
+        }
+        if self.width == 0 || self.height == 0 || self.width % 16 != 0 || self.height % 16 != 0 {
+            return Err(ManifestError::Size {
+                width: self.width,
+                height: self.height,
+            });
+        }
+        for role in [Role::Stage1, Role::Stage2] {
+            if self.models.iter().filter(|m| m.role == role).count() != 1 {
+                return Err(ManifestError::MissingModel(role));
+            }
+        }
+        for m in &self.models {
+            let plain = !m.file.is_empty()
+                && m.file != "."
+                && m.file != ".."
+                && !m.file.contains(['/', '\\', '\0']);
+            if !plain {
+                return Err(ManifestError::BadFileName(m.file.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry for `role` (present after [`validate`](Self::validate)).
+    pub fn model(&self, role: Role) -> Option<&ModelFile> {
+        self.models.iter().find(|m| m.role == role)
+    }
+
+    /// Check `bytes` (the content of `file.file`) against its recorded hash.
+    pub fn verify(file: &ModelFile, bytes: &[u8]) -> Result<(), ManifestError> {
+        if sha256(bytes) == file.sha256 {
+            Ok(())
+        } else {
+            Err(ManifestError::Hash {
+                file: file.file.clone(),
+            })
+        }
+    }
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Lower-case hex of a digest, for logs and the JSON twin's readers.
+pub fn hex(digest: &[u8; 32]) -> String {
+    use core::fmt::Write;
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn sample() -> Manifest {
+        Manifest {
+            version: MANIFEST_VERSION,
+            name: "test".to_string(),
+            width: 128,
+            height: 128,
+            normalisation: Normalisation::default(),
+            texture_channels: TEXTURE_CHANNELS as u8,
+            num_parts: NUM_PARTS as u8,
+            condition: Condition::Texture,
+            quantisation: Quantisation::Int8Qdq {
+                calibration: Calibration::Percentile(99.99),
+                samples: 256,
+            },
+            models: vec![
+                ModelFile {
+                    role: Role::Stage1,
+                    file: "stage1.onnx".to_string(),
+                    sha256: sha256(b"one"),
+                },
+                ModelFile {
+                    role: Role::Stage2,
+                    file: "stage2.onnx".to_string(),
+                    sha256: sha256(b"two"),
+                },
+            ],
+            training_config_sha256: [7; 32],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_postcard() {
+        let m = sample();
+        assert_eq!(Manifest::from_bytes(&m.to_bytes().unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn sha256_of_abc_is_the_standard_vector() {
+        assert_eq!(
+            hex(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn verify_accepts_matching_and_refuses_other_bytes() {
+        let m = sample();
+        let f = m.model(Role::Stage1).unwrap();
+        assert!(Manifest::verify(f, b"one").is_ok());
+        assert_eq!(
+            Manifest::verify(f, b"one!"),
+            Err(ManifestError::Hash {
+                file: "stage1.onnx".to_string()
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_wrong_version_layout_names_and_truncation() {
+        let mut m = sample();
+        m.version = 9;
+        let bytes = postcard::to_allocvec(&m).unwrap();
+        assert_eq!(
+            Manifest::from_bytes(&bytes),
+            Err(ManifestError::Version { found: 9 })
+        );
+
+        let mut m = sample();
+        m.texture_channels = 5;
+        assert!(matches!(m.validate(), Err(ManifestError::Layout { .. })));
+
+        let mut m = sample();
+        m.models[1].file = "../etc/passwd".to_string();
+        assert!(matches!(m.validate(), Err(ManifestError::BadFileName(_))));
+
+        let mut m = sample();
+        m.models.pop();
+        assert_eq!(m.validate(), Err(ManifestError::MissingModel(Role::Stage2)));
+
+        let bytes = sample().to_bytes().unwrap();
+        for len in 0..bytes.len() {
+            assert!(Manifest::from_bytes(&bytes[..len]).is_err(), "prefix {len}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(Manifest::from_bytes(&long), Err(ManifestError::Corrupt));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = Manifest::from_bytes(&bytes);
+        }
+    }
+}
