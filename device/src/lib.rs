@@ -1,9 +1,23 @@
 //! Unveil device runtime: the camera-side half of the product.
 //!
-//! For now it exposes the conventions it shares with the host, so that a board can report
-//! what it expects before models are deployed to it.
+//! A verified model folder ([`model`]) runs as a [`pipeline`] of two tract plans; frames come
+//! from image files ([`source`]) or a camera over the framed link ([`serve`], on a
+//! [`transport`]), pass a bounded drop-oldest [`queue`] and are guarded by a [`watchdog`].
+//! [`sensor`] programs the camera sensor itself over `embedded-hal`.
 
+pub mod alloc_count;
+pub mod bench;
+pub mod camera;
+pub mod fixture;
+pub mod latency;
+pub mod model;
+pub mod pipeline;
+pub mod queue;
 pub mod sensor;
+pub mod serve;
+pub mod source;
+pub mod transport;
+pub mod watchdog;
 
 use unveil_shared::texture::{NUM_PARTS, TEXTURE_CHANNELS};
 use unveil_shared::Normalisation;

@@ -1,6 +1,23 @@
 //! `unveil-device`: the camera-side command line.
 
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use unveil_device::alloc_count::CountingAlloc;
+use unveil_device::bench::{self, BenchResult};
+use unveil_device::model::Model;
+use unveil_device::pipeline::{Pipeline, STAGES};
+use unveil_device::serve::{ServeConfig, Server};
+use unveil_device::{source, transport};
+use unveil_shared::manifest::MANIFEST_BIN;
+
+// Counting costs one relaxed atomic add per allocation; `bench` reports the counts.
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Unveil on the camera board: restores hidden parts of subjects in frames.
 #[derive(Parser, Debug)]
@@ -14,11 +31,248 @@ struct Cli {
 enum Command {
     /// Print the input and texture-map conventions this build expects.
     Info,
+    /// Restore an image file or every PNG/JPEG in a folder.
+    Restore {
+        /// Model folder (manifest.bin + ONNX files).
+        #[arg(long, default_value = "models/default")]
+        models: PathBuf,
+        /// Image file or folder of images.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output folder (created); files keep their names, as PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only change pixels where this mask (grey ≥ 128) is set: one file for all inputs,
+        /// or a folder holding a mask of the same file stem (`.png`) per input.
+        #[arg(long)]
+        mask: Option<PathBuf>,
+    },
+    /// Time the pipeline per stage on one CPU; several folders are shown side by side.
+    Bench {
+        /// Model folders; a folder holding `f32/` and `int8/` sub-folders means both.
+        #[arg(long, default_value = "models/default", num_args = 1..)]
+        models: Vec<PathBuf>,
+        #[arg(long, default_value_t = 300)]
+        frames: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        /// Run one folder in this process and print its result line (used internally).
+        #[arg(long, hide = true)]
+        child: bool,
+    },
+    /// Serve a camera over the framed link on a serial port or a Unix socket.
+    Serve {
+        #[arg(long, default_value = "models/default")]
+        models: PathBuf,
+        /// Serial device (UART, USB CDC, pty), opened in raw mode.
+        #[arg(long, conflicts_with = "socket")]
+        serial: Option<PathBuf>,
+        #[arg(long, default_value_t = 921_600)]
+        baud: u32,
+        /// Unix socket path to listen on.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Abandon and reset the pipeline when a frame takes this many times the median.
+        #[arg(long, default_value_t = 8)]
+        watchdog: u32,
+    },
 }
 
-fn main() {
-    let cli = Cli::parse();
-    match cli.command {
+fn main() -> Result<()> {
+    match Cli::parse().command {
         Command::Info => println!("{}", unveil_device::conventions()),
+        Command::Restore {
+            models,
+            input,
+            out,
+            mask,
+        } => restore(&models, &input, &out, mask.as_deref())?,
+        Command::Bench {
+            models,
+            frames,
+            warmup,
+            child,
+        } => {
+            if child {
+                let [dir] = models.as_slice() else {
+                    bail!("--child takes exactly one model folder");
+                };
+                bench::pin_to_one_cpu().context("pinning to one CPU")?;
+                let result = bench::run(dir, frames, warmup)?;
+                println!("{}", result.to_line());
+            } else {
+                bench_all(&models, frames, warmup)?;
+            }
+        }
+        Command::Serve {
+            models,
+            serial,
+            baud,
+            socket,
+            watchdog,
+        } => serve(
+            &models,
+            serial.as_deref(),
+            baud,
+            socket.as_deref(),
+            watchdog,
+        )?,
     }
+    Ok(())
+}
+
+fn load(dir: &Path) -> Result<Arc<Model>> {
+    if !dir.join(MANIFEST_BIN).is_file() {
+        bail!(
+            "no model folder at {} (expected {MANIFEST_BIN} there; export one with the host tool)",
+            dir.display()
+        );
+    }
+    Ok(Arc::new(
+        Model::load(dir).with_context(|| format!("loading {}", dir.display()))?,
+    ))
+}
+
+fn restore(models: &Path, input: &Path, out: &Path, mask: Option<&Path>) -> Result<()> {
+    let mut pipeline = Pipeline::new(load(models)?)?;
+    let files = if input.is_dir() {
+        source::list_images(input)?
+    } else {
+        vec![input.to_path_buf()]
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for file in &files {
+        let img = source::load_rgb(file)?;
+        let mask = match mask {
+            None => None,
+            Some(m) if m.is_dir() => {
+                let stem = file.file_stem().unwrap_or_default();
+                let path = m.join(stem).with_extension("png");
+                Some(source::load_mask(&path, img.width, img.height)?)
+            }
+            Some(m) => Some(source::load_mask(m, img.width, img.height)?),
+        };
+        let restored = source::restore_image(&mut pipeline, &img, mask.as_ref(), file)?;
+        let name = file.file_stem().unwrap_or_default();
+        let dest = out.join(name).with_extension("png");
+        source::save_rgb(&dest, &restored)?;
+    }
+    println!("restored {} image(s) into {}", files.len(), out.display());
+    Ok(())
+}
+
+/// Expand a folder with `f32/` and `int8/` sub-folders into those.
+fn expand(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let subs: Vec<PathBuf> = ["f32", "int8"]
+            .iter()
+            .map(|s| dir.join(s))
+            .filter(|d| d.join(MANIFEST_BIN).is_file())
+            .collect();
+        if subs.is_empty() {
+            out.push(dir.clone());
+        } else {
+            out.extend(subs);
+        }
+    }
+    out
+}
+
+fn bench_all(models: &[PathBuf], frames: usize, warmup: usize) -> Result<()> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let mut results = Vec::new();
+    for dir in expand(models) {
+        load(&dir)?; // clear error before spawning
+        let out = Process::new(&exe)
+            .args(["bench", "--child", "--frames", &frames.to_string()])
+            .args(["--warmup", &warmup.to_string(), "--models"])
+            .arg(&dir)
+            .output()
+            .context("running the benchmark child")?;
+        if !out.status.success() {
+            bail!(
+                "benchmark of {} failed: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().unwrap_or_default();
+        results.push((dir, BenchResult::from_line(line)?));
+    }
+    print_table(&results);
+    Ok(())
+}
+
+fn print_table(results: &[(PathBuf, BenchResult)]) {
+    println!(
+        "one CPU, {} frames each; latencies p50/p99 in ms",
+        results.first().map_or(0, |r| r.1.frames)
+    );
+    let mut header = format!("{:<28} {:>5} {:>8}", "model", "fmt", "fps");
+    for s in STAGES.iter().chain(["total"].iter()) {
+        header += &format!(" {s:>14}");
+    }
+    header += &format!(" {:>9} {:>16}", "peak RSS", "allocs/frame");
+    println!("{header}");
+    for (dir, r) in results {
+        let mut row = format!(
+            "{:<28} {:>5} {:>8.1}",
+            dir.display().to_string(),
+            r.format,
+            r.fps
+        );
+        for (p50, p99) in r.p50_us.iter().zip(&r.p99_us) {
+            row += &format!(
+                " {:>14}",
+                format!("{:.2}/{:.2}", f64::from(*p50) / 1e3, f64::from(*p99) / 1e3)
+            );
+        }
+        let allocs = r
+            .allocs
+            .iter()
+            .map(|a| format!("{a:.0}"))
+            .collect::<Vec<_>>()
+            .join("/");
+        row += &format!(" {:>6} MiB {:>16}", r.peak_rss_kib / 1024, allocs);
+        println!("{row}");
+    }
+    if let [(_, a), (_, b), ..] = results {
+        println!(
+            "{} vs {}: {:.2}x fps, {:.2}x p50 latency",
+            b.format,
+            a.format,
+            b.fps / a.fps,
+            f64::from(b.p50_us[5]) / f64::from(a.p50_us[5].max(1))
+        );
+    }
+    println!(
+        "allocs/frame per stage ({}); stage1/stage2 are tract's own output tensors",
+        STAGES.join("/")
+    );
+}
+
+fn serve(
+    models: &Path,
+    serial: Option<&Path>,
+    baud: u32,
+    socket: Option<&Path>,
+    watchdog: u32,
+) -> Result<()> {
+    let model = load(models)?;
+    let config = ServeConfig {
+        width: model.manifest.width,
+        height: model.manifest.height,
+        model_id: model.manifest.name.clone(),
+        watchdog_factor: watchdog,
+        watchdog_floor: Duration::from_millis(100),
+    };
+    let server = Server::new(config, || Pipeline::new(model.clone()))?;
+    match (serial, socket) {
+        (Some(port), _) => transport::serve_serial(&server, port, baud, None)?,
+        (None, Some(path)) => transport::serve_unix(&server, path, None)?,
+        (None, None) => bail!("give --serial PATH or --socket PATH"),
+    }
+    Ok(())
 }

@@ -1,0 +1,281 @@
+//! The restoration pipeline: frame → G1 → condition → G2 → restored frame.
+//!
+//! All buffers (the input tensor, the silhouette condition, the output image) are
+//! allocated once in [`Pipeline::new`] and reused, so the code around tract allocates
+//! nothing per frame. tract itself allocates each operator's output tensor on every run;
+//! [`FrameReport::allocations`] counts both sides per stage (see `alloc_count`).
+//!
+//! Preprocessing is the shared crate's ([`ImageU8::write_chw`], [`ImageU8::read_chw`]), the
+//! same code the trainer used, so the device cannot drift from the host's normalisation.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::SimpleState;
+use unveil_shared::manifest::Condition;
+use unveil_shared::{ImageError, ImageU8, Mask, Normalisation};
+
+use crate::alloc_count;
+use crate::model::{Model, Plan};
+
+/// Names of the timed stages, in the order of [`FrameReport`]'s arrays.
+pub const STAGES: [&str; 5] = ["preprocess", "stage1", "condition", "stage2", "composite"];
+
+/// Why a frame could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("frame: {0}")]
+    Frame(#[from] ImageError),
+    #[error("mask is {actual_w}x{actual_h}, frame is {width}x{height}")]
+    MaskSize {
+        width: usize,
+        height: usize,
+        actual_w: usize,
+        actual_h: usize,
+    },
+    #[error("inference failed in {stage}: {reason}")]
+    Inference { stage: &'static str, reason: String },
+}
+
+/// Per-stage cost of one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameReport {
+    /// Wall time per stage in microseconds, indexed like [`STAGES`].
+    pub micros: [u32; 5],
+    /// Heap allocations per stage (zero unless `alloc_count::CountingAlloc` is installed).
+    pub allocations: [u64; 5],
+}
+
+impl FrameReport {
+    pub fn total_micros(&self) -> u32 {
+        self.micros.iter().sum()
+    }
+}
+
+/// One restoration pipeline with its pre-allocated buffers. Not `Sync`: one per thread.
+pub struct Pipeline {
+    model: Arc<Model>,
+    stage1: TypedSimpleState,
+    stage2: TypedSimpleState,
+    /// `[1, 3, H, W]`; shared with tract by reference count during a run, exclusive after.
+    image: Arc<Tensor>,
+    /// `[1, 1, H, W]` silhouette for [`Condition::Silhouette`].
+    silhouette: Option<Arc<Tensor>>,
+    norm: Normalisation,
+    output: ImageU8,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("model", &self.model.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn inference(stage: &'static str) -> impl Fn(TractError) -> PipelineError {
+    move |e| PipelineError::Inference {
+        stage,
+        reason: format!("{e:#}"),
+    }
+}
+
+fn spawn(plan: &Plan, stage: &'static str) -> Result<TypedSimpleState, PipelineError> {
+    SimpleState::new(plan).map_err(inference(stage))
+}
+
+impl Pipeline {
+    pub fn new(model: Arc<Model>) -> Result<Self, PipelineError> {
+        let (w, h) = model.size();
+        let norm = model.manifest.normalisation;
+        let silhouette = (model.manifest.condition == Condition::Silhouette)
+            .then(|| Arc::new(Tensor::zero::<f32>(&[1, 1, h, w]).unwrap_or_default()));
+        Ok(Self {
+            stage1: spawn(&model.stage1, "stage1")?,
+            stage2: spawn(&model.stage2, "stage2")?,
+            image: Arc::new(Tensor::zero::<f32>(&[1, 3, h, w]).map_err(inference("setup"))?),
+            silhouette,
+            norm,
+            output: ImageU8::new(w, h, 3),
+            model,
+        })
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Drop all per-run state and start from fresh tract states (the watchdog's reset).
+    pub fn reset(&mut self) -> Result<(), PipelineError> {
+        *self = Self::new(self.model.clone())?;
+        Ok(())
+    }
+
+    /// The last restored frame (RGB8, model size).
+    pub fn output(&self) -> &ImageU8 {
+        &self.output
+    }
+
+    /// Restore `frame` (model size; grey, RGB or RGBA). With `mask`, only pixels where the
+    /// mask is set take the restored value; the rest keep the input's.
+    pub fn restore(
+        &mut self,
+        frame: &ImageU8,
+        mask: Option<&Mask>,
+    ) -> Result<FrameReport, PipelineError> {
+        let (w, h) = self.model.size();
+        frame.expect_shape(w, h, frame.channels)?;
+        if !matches!(frame.channels, 1 | 3 | 4) {
+            return Err(ImageError::Channels(frame.channels).into());
+        }
+        // The fields are public: a hand-built frame may not hold what its shape says.
+        if frame.data.len() != w * h * frame.channels {
+            return Err(ImageError::BufferSize {
+                expected: w * h * frame.channels,
+                actual: frame.data.len(),
+            }
+            .into());
+        }
+        if let Some(m) = mask {
+            if m.width != w || m.height != h || m.data.len() != w * h {
+                return Err(PipelineError::MaskSize {
+                    width: w,
+                    height: h,
+                    actual_w: m.width,
+                    actual_h: m.height,
+                });
+            }
+        }
+
+        let mut report = FrameReport::default();
+        let mut clock = StageClock::start();
+
+        // Preprocess straight into the input tensor (exclusive again after the last run).
+        let image = Arc::get_mut(&mut self.image).ok_or_else(|| PipelineError::Inference {
+            stage: "preprocess",
+            reason: "input tensor still shared".into(),
+        })?;
+        let mut view = image
+            .try_as_plain_ram_mut()
+            .map_err(inference("preprocess"))?;
+        let chw = view
+            .as_slice_mut::<f32>()
+            .map_err(inference("preprocess"))?;
+        frame.write_chw(&self.norm, chw);
+        clock.lap(&mut report, 0);
+
+        // G1.
+        let texture = if self.model.manifest.condition == Condition::None {
+            None
+        } else {
+            let input = TValue::from_const(self.image.clone());
+            let mut out = self.stage1.run(tvec![input]).map_err(inference("stage1"))?;
+            Some(out.swap_remove(0))
+        };
+        clock.lap(&mut report, 1);
+
+        // Condition: G1's texture as is, or its silhouette (part index > 0).
+        let condition = match (self.model.manifest.condition, texture) {
+            (Condition::Silhouette, Some(texture)) => {
+                let sil = self
+                    .silhouette
+                    .as_mut()
+                    .and_then(Arc::get_mut)
+                    .ok_or_else(|| PipelineError::Inference {
+                        stage: "condition",
+                        reason: "silhouette tensor missing or shared".into(),
+                    })?;
+                let tex = floats(&texture).map_err(inference("condition"))?;
+                let mut view = sil.try_as_plain_ram_mut().map_err(inference("condition"))?;
+                let out = view.as_slice_mut::<f32>().map_err(inference("condition"))?;
+                silhouette(tex, out);
+                self.silhouette.clone().map(TValue::from_const)
+            }
+            (_, texture) => texture,
+        };
+        clock.lap(&mut report, 2);
+
+        // G2; its inputs in the graph's own order.
+        let image = TValue::from_const(self.image.clone());
+        let inputs = match (condition, self.model.stage2_condition_input) {
+            (Some(c), Some(0)) => tvec![c, image],
+            (Some(c), Some(_)) => tvec![image, c],
+            _ => tvec![image],
+        };
+        let outputs = self.stage2.run(inputs).map_err(inference("stage2"))?;
+        clock.lap(&mut report, 3);
+
+        // Back to RGB8, then keep the input wherever the mask says so.
+        let restored = outputs.first().ok_or_else(|| PipelineError::Inference {
+            stage: "stage2",
+            reason: "no outputs".into(),
+        })?;
+        let restored = floats(restored).map_err(inference("composite"))?;
+        self.output.read_chw(restored, &self.norm)?;
+        drop(outputs);
+        if let Some(mask) = mask {
+            keep_unmasked(frame, mask, &mut self.output);
+        }
+        clock.lap(&mut report, 4);
+        Ok(report)
+    }
+}
+
+/// A plain f32 tensor's elements.
+pub fn floats(t: &Tensor) -> TractResult<&[f32]> {
+    t.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// Silhouette condition: 1 where texture channel 0 (part index / NUM_PARTS) is above zero,
+/// i.e. where G1 sees the subject; 0 elsewhere. `out` is one plane of `H × W`.
+pub fn silhouette(texture: &[f32], out: &mut [f32]) {
+    for (o, &t) in out.iter_mut().zip(texture) {
+        *o = if t > 0.0 { 1.0 } else { 0.0 };
+    }
+}
+
+/// Copy the input's pixels (as RGB) back into `out` (RGB, same size) wherever `mask` is
+/// not set.
+pub fn keep_unmasked(frame: &ImageU8, mask: &Mask, out: &mut ImageU8) {
+    let c = frame.channels;
+    for ((dst, src), &m) in out
+        .data
+        .chunks_exact_mut(3)
+        .zip(frame.data.chunks_exact(c))
+        .zip(&mask.data)
+    {
+        if m == 0 {
+            if c == 1 {
+                dst.fill(src[0]);
+            } else {
+                dst.copy_from_slice(&src[..3]);
+            }
+        }
+    }
+}
+
+/// Lap timer that also attributes allocations to stages.
+struct StageClock {
+    at: Instant,
+    allocs: u64,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        Self {
+            at: Instant::now(),
+            allocs: alloc_count::allocations(),
+        }
+    }
+
+    fn lap(&mut self, report: &mut FrameReport, stage: usize) {
+        let now = Instant::now();
+        let allocs = alloc_count::allocations();
+        let us = now.duration_since(self.at).as_micros();
+        report.micros[stage] = u32::try_from(us).unwrap_or(u32::MAX);
+        report.allocations[stage] = allocs - self.allocs;
+        self.at = now;
+        self.allocs = allocs;
+    }
+}
