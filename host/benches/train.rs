@@ -1,56 +1,50 @@
-//! Training throughput of G1 and S at the `default` preset (128x128, batch 8), on the CPU
+//! Training throughput of G2 (stage 2, G1 and S frozen), G1 and S at the `default` preset (128x128, batch 8), on the CPU
 //! backends side by side in one run: `cargo bench -p unveil-host --bench train`.
 
 use std::time::Instant;
 
 use unveil_host::data::SampleSource;
 use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
-use unveil_host::losses::Stage1LossConfig;
 use unveil_host::synth::SynthConfig;
 use unveil_host::train::{BackendKind, TrainConfig};
-use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
-/// Samples/s of `steps` training steps (after one warm-up step, not counted).
+/// Samples/s of `steps` training steps (after one warm-up step, not counted). Stage 2
+/// freezes G1 and S from one-step runs made first in the same temporary folder.
 fn throughput(network: Network, backend: BackendKind, steps: usize) -> f64 {
     let preset = Preset::Default;
     let batch = 8;
-    let config = |steps| RunConfig {
-        network,
-        preset,
-        steps,
-        checkpoint_every: usize::MAX,
-        train: TrainConfig::new().with_batch_size(batch),
-        stage1: preset.stage1(),
-        silhouette: preset.silhouette(),
-        loss: Stage1LossConfig::new(),
-        occlusion: OcclusionSpec::new(OcclusionMode::Mixed),
-        data: "generated".into(),
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = |network, steps| {
+        let mut c = RunConfig::new(network, preset, steps, "generated".into());
+        c.checkpoint_every = usize::MAX;
+        c.train = TrainConfig::new().with_batch_size(batch);
+        c.stage1_run = Some(tmp.path().join("stage1"));
+        c.silhouette_run = Some(tmp.path().join("silhouette"));
+        c
     };
     let source = || SampleSource::Generated {
         cfg: SynthConfig::new(128).expect("size"),
         seed: 1,
         count: 512,
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    harness::run(
-        &config(1),
-        tmp.path(),
-        source(),
-        backend,
-        false,
-        Progress::Quiet,
-    )
-    .expect("warm-up");
+    let run = |network: Network, steps, resume| {
+        harness::run(
+            &config(network, steps),
+            &tmp.path().join(network.name()),
+            source(),
+            backend,
+            resume,
+            Progress::Quiet,
+        )
+        .expect("train")
+    };
+    if network == Network::Stage2 {
+        run(Network::Stage1, 1, false);
+        run(Network::Silhouette, 1, false);
+    }
+    run(network, 1, false);
     let start = Instant::now();
-    harness::run(
-        &config(1 + steps),
-        tmp.path(),
-        source(),
-        backend,
-        true,
-        Progress::Quiet,
-    )
-    .expect("train");
+    run(network, 1 + steps, true);
     (steps * batch) as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -60,8 +54,8 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    for network in [Network::Stage1, Network::Silhouette] {
-        let name = format!("{network:?}").to_lowercase();
+    for network in [Network::Stage2, Network::Stage1, Network::Silhouette] {
+        let name = network.name();
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }

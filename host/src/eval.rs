@@ -14,8 +14,10 @@ use unveil_shared::{ImageU8, IuvMap, Normalisation};
 
 use crate::data::{DataError, Loader};
 use crate::harness::{load_run_config, HarnessError, Network, RunConfig, MODEL_FILE};
+use crate::quality::{Quality, QualityStats};
 use crate::silhouette::Silhouette;
 use crate::stage1::Stage1Net;
+use crate::stage2::{condition_tensor, stage2_input, Condition, Stage2Net, Stage2Output};
 use crate::train::{load_model, CheckpointError};
 
 /// Why an evaluation could not run.
@@ -88,14 +90,7 @@ impl RegionStats {
     }
 }
 
-/// PSNR in dB of a mean squared error on a 0..1 scale (capped at 100 dB for a perfect match).
-pub fn psnr(mse: f64) -> f64 {
-    if mse <= 1e-10 {
-        100.0
-    } else {
-        -10.0 * mse.log10()
-    }
-}
+pub use crate::quality::psnr;
 
 /// Stage-1 results on the subject's hidden pixels, visible pixels, and all of it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -150,9 +145,10 @@ impl Stage1Report {
 /// Load a trained network's run configuration and weights (inference copy, on `device`).
 fn load_run(dir: &Path, expected: Network) -> Result<RunConfig, EvalError> {
     let config = load_run_config(dir)?;
+    // G1 and the extractor share an architecture: either loads as "stage1".
     let ok = match expected {
-        Network::Silhouette => config.network == Network::Silhouette,
-        _ => config.network != Network::Silhouette,
+        Network::Stage1 => matches!(config.network, Network::Stage1 | Network::Extractor),
+        other => config.network == other,
     };
     if !ok {
         return Err(EvalError::WrongNetwork {
@@ -337,4 +333,162 @@ mod tests {
         assert_eq!((iuv.part[0], iuv.u[0], iuv.v[0]), (12, 65535, 0));
         assert_eq!(albedo.data, vec![255, 0, 51]);
     }
+}
+
+/// A trained G2 with the frozen G1 it was trained with, loaded from a stage-2 run folder.
+pub struct Restorer {
+    /// Row label in reports (the run folder's name and its condition).
+    pub label: String,
+    pub condition: Condition,
+    pub g1: Stage1Net,
+    pub g2: Stage2Net,
+}
+
+impl Restorer {
+    /// Load a stage-2 run folder and the G1 run its configuration names.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, EvalError> {
+        let config = load_run(dir, Network::Stage2)?;
+        let g2 = load_model(config.stage2.init(device), &dir.join(MODEL_FILE))?;
+        let g1_dir = config.stage1_run.clone().ok_or_else(|| {
+            EvalError::Read(format!("{}: run.json names no stage1_run", dir.display()))
+        })?;
+        let g1 = load_stage1(&g1_dir, device)?;
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(Self {
+            label: format!("G2 {name} ({})", config.stage2.condition.name()),
+            condition: config.stage2.condition,
+            g1,
+            g2,
+        })
+    }
+
+    /// Restore `occluded` (`[B, 3, H, W]`, normalised); also returns G1's texture map.
+    pub fn restore(&self, occluded: Tensor<4>) -> (Stage2Output, Tensor<4>) {
+        let g1 = self.g1.forward(occluded.clone());
+        let texture = g1.texture_map();
+        let input = stage2_input(occluded, condition_tensor(self.condition, &g1));
+        (self.g2.forward(input), texture)
+    }
+}
+
+/// Restoration quality of each method (the occluded input first, then each G2).
+#[derive(Clone, Debug, Default)]
+pub struct Stage2Report {
+    pub samples: usize,
+    pub rows: Vec<(String, Quality)>,
+}
+
+impl Stage2Report {
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "Restoration on {} held-out samples (PSNR in dB, 0..1 scale; \"occluded\" = the hidden pixels only)\n\n\
+             | method | PSNR occluded | SSIM occluded | PSNR image | SSIM image |\n|---|---|---|---|---|\n",
+            self.samples
+        );
+        for (name, q) in &self.rows {
+            let _ = writeln!(
+                s,
+                "| {name} | {:.2} | {:.4} | {:.2} | {:.4} |",
+                q.region_psnr, q.region_ssim, q.psnr, q.ssim
+            );
+        }
+        s
+    }
+
+    pub fn csv(&self) -> String {
+        let mut s = String::from("method,psnr_occluded,ssim_occluded,psnr_image,ssim_image\n");
+        for (name, q) in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{:.4},{:.5},{:.4},{:.5}",
+                name.replace(',', ";"),
+                q.region_psnr,
+                q.region_ssim,
+                q.psnr,
+                q.ssim
+            );
+        }
+        s
+    }
+}
+
+/// Normalised `[3, H, W]` values ([-1, 1]) to the 0..1 scale of the metrics.
+fn unit(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| (x * 0.5 + 0.5).clamp(0.0, 1.0)).collect()
+}
+
+fn to_image(v: &[f32], size: usize) -> Result<ImageU8, EvalError> {
+    ImageU8::from_chw(size, size, v, &Normalisation::default())
+        .map_err(|e| EvalError::Read(e.to_string()))
+}
+
+/// Evaluate the occluded input and each restorer on `batches` batches of `loader`: PSNR
+/// and SSIM over the image and over the occluded pixels. `grid_rows` samples of the first
+/// restorer come back as picture rows: occluded, texture map, foreground (times alpha),
+/// background, restored, truth.
+pub fn eval_stage2(
+    restorers: &[Restorer],
+    loader: &Loader,
+    batches: usize,
+    batch_size: usize,
+    grid_rows: usize,
+    device: &Device,
+) -> Result<(Stage2Report, Vec<Vec<ImageU8>>), EvalError> {
+    let size = loader.source.size();
+    let n = size * size;
+    let mut stats = vec![QualityStats::default(); restorers.len() + 1];
+    let mut rows = Vec::new();
+    for step in 0..batches {
+        let batch = loader.batch(step, batch_size, device)?;
+        let clean = to_vec(batch.clean)?;
+        let occluded = to_vec(batch.occluded.clone())?;
+        let hidden = to_vec(batch.hidden)?;
+        let mut outputs = Vec::with_capacity(restorers.len());
+        for r in restorers {
+            let (out, texture) = r.restore(batch.occluded.clone());
+            let fg_alpha = out.foreground.clone().mul(out.alpha.clone());
+            outputs.push((
+                to_vec(out.restored)?,
+                to_vec(texture)?,
+                to_vec(fg_alpha)?,
+                to_vec(out.background)?,
+            ));
+        }
+        for b in 0..batch_size {
+            let img = |v: &[f32]| v[b * 3 * n..(b + 1) * 3 * n].to_vec();
+            let truth = unit(&img(&clean));
+            let region: Vec<bool> = hidden[b * n..(b + 1) * n]
+                .iter()
+                .map(|&h| h > 0.5)
+                .collect();
+            stats[0].add(&unit(&img(&occluded)), &truth, size, size, &region);
+            for (k, (restored, ..)) in outputs.iter().enumerate() {
+                stats[k + 1].add(&unit(&img(restored)), &truth, size, size, &region);
+            }
+            if let (true, Some((restored, texture, fg, bg))) =
+                (rows.len() < grid_rows, outputs.first())
+            {
+                let (iuv, _) = texture_to_planes(&texture[b * 6 * n..(b + 1) * 6 * n], size);
+                rows.push(vec![
+                    to_image(&img(&occluded), size)?,
+                    crate::sheet::iuv_rgb(&iuv),
+                    to_image(&img(fg), size)?,
+                    to_image(&img(bg), size)?,
+                    to_image(&img(restored), size)?,
+                    to_image(&img(&clean), size)?,
+                ]);
+            }
+        }
+    }
+    let mut report = Stage2Report {
+        samples: batches * batch_size,
+        rows: vec![("occluded input".to_string(), stats[0].finish())],
+    };
+    for (r, s) in restorers.iter().zip(&stats[1..]) {
+        report.rows.push((r.label.clone(), s.finish()));
+    }
+    Ok((report, rows))
 }

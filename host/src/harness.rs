@@ -18,16 +18,19 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use unveil_shared::occlusion::OcclusionSpec;
+use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
+use unveil_shared::rng;
 
 use crate::blocks::seeded_init;
-use crate::data::{DataError, Loader, SampleSource, Task, TaskStream};
-use crate::losses::{bce_with_logits, Stage1LossConfig};
+use crate::data::{DataError, Loader, SampleBatch, SampleSource, Task};
+use crate::losses::{bce_with_logits, Stage1LossConfig, Stage2LossConfig};
 use crate::plot::{line_chart, Series};
 use crate::silhouette::{Silhouette, SilhouetteConfig};
 use crate::stage1::{Stage1Config, Stage1Net};
+use crate::stage2::learner::Stage2Learner;
+use crate::stage2::{DiscriminatorConfig, Stage2Config};
 use crate::train::{
-    save_model, BackendKind, Batch, BatchSource, CheckpointError, TrainConfig, TrainError, Trainer,
+    load_model, save_model, BackendKind, Batch, CheckpointError, TrainConfig, TrainError, Trainer,
 };
 
 /// File names inside a run folder.
@@ -66,6 +69,8 @@ pub enum HarnessError {
     Data(#[from] DataError),
     #[error("cannot write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Missing(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
@@ -85,6 +90,8 @@ pub enum Network {
     Silhouette,
     /// G1: occluded image → texture map.
     Stage1,
+    /// G2 (and its discriminator D): occluded image + condition → restored image.
+    Stage2,
 }
 
 impl std::str::FromStr for Network {
@@ -94,19 +101,30 @@ impl std::str::FromStr for Network {
             "extractor" => Ok(Self::Extractor),
             "silhouette" => Ok(Self::Silhouette),
             "stage1" => Ok(Self::Stage1),
+            "stage2" => Ok(Self::Stage2),
             other => Err(format!(
-                "unknown network {other:?} (expected extractor, silhouette or stage1)"
+                "unknown network {other:?} (expected extractor, silhouette, stage1 or stage2)"
             )),
         }
     }
 }
 
 impl Network {
-    pub fn task(self) -> Task {
+    /// The networks in training order: each may depend on the ones before it.
+    pub const ALL: [Network; 4] = [
+        Network::Extractor,
+        Network::Silhouette,
+        Network::Stage1,
+        Network::Stage2,
+    ];
+
+    /// Lower-case name (the CLI's and the default run folder's).
+    pub fn name(self) -> &'static str {
         match self {
-            Self::Extractor => Task::Extractor,
-            Self::Silhouette => Task::Silhouette,
-            Self::Stage1 => Task::Stage1,
+            Self::Extractor => "extractor",
+            Self::Silhouette => "silhouette",
+            Self::Stage1 => "stage1",
+            Self::Stage2 => "stage2",
         }
     }
 
@@ -115,6 +133,7 @@ impl Network {
         match self {
             Self::Silhouette => &["bce"],
             Self::Extractor | Self::Stage1 => &["total", "part_ce", "uv_mse", "albedo_mse"],
+            Self::Stage2 => &crate::stage2::learner::LOSS_NAMES,
         }
     }
 }
@@ -163,6 +182,30 @@ impl Preset {
             Self::Default => SilhouetteConfig::new().with_base_width(16),
         }
     }
+
+    pub fn stage2(self) -> Stage2Config {
+        match self {
+            Self::Tiny => Stage2Config::tiny(),
+            Self::Default => Stage2Config::default(),
+        }
+    }
+
+    pub fn discriminator(self) -> DiscriminatorConfig {
+        match self {
+            Self::Tiny => DiscriminatorConfig::new().with_base_width(8),
+            Self::Default => DiscriminatorConfig::new(),
+        }
+    }
+
+    /// L5 windows scale with the image: 8/4 pixels at 64, 16/8 at 128.
+    pub fn stage2_loss(self) -> Stage2LossConfig {
+        match self {
+            Self::Tiny => Stage2LossConfig::new()
+                .with_patch_size(8)
+                .with_patch_stride(4),
+            Self::Default => Stage2LossConfig::new(),
+        }
+    }
 }
 
 /// What a run trains and how; saved as `run.json`, unknown fields rejected.
@@ -182,6 +225,51 @@ pub struct RunConfig {
     pub occlusion: OcclusionSpec,
     /// Where the data came from (for the record; the caller supplies the data).
     pub data: String,
+    /// G2 (stage-2 runs only).
+    #[serde(default)]
+    pub stage2: Stage2Config,
+    /// D (stage-2 runs only).
+    #[serde(default)]
+    pub discriminator: DiscriminatorConfig,
+    /// Stage-2 loss weights and L5 windows.
+    #[serde(default)]
+    pub stage2_loss: Stage2LossConfig,
+    /// Stage-2 runs: the run folders of the trained G1 and S they freeze.
+    #[serde(default)]
+    pub stage1_run: Option<PathBuf>,
+    #[serde(default)]
+    pub silhouette_run: Option<PathBuf>,
+}
+
+impl RunConfig {
+    /// A run of `network` at `preset` with every other setting at its default.
+    pub fn new(network: Network, preset: Preset, steps: usize, data: String) -> Self {
+        Self {
+            network,
+            preset,
+            steps,
+            checkpoint_every: 100,
+            train: TrainConfig::new(),
+            stage1: preset.stage1(),
+            silhouette: preset.silhouette(),
+            loss: Stage1LossConfig::new(),
+            occlusion: OcclusionSpec::new(OcclusionMode::Mixed),
+            data,
+            stage2: preset.stage2(),
+            discriminator: preset.discriminator(),
+            stage2_loss: preset.stage2_loss(),
+            stage1_run: None,
+            silhouette_run: None,
+        }
+    }
+}
+
+/// Steps a run folder's checkpoint holds (0 when it has none).
+pub fn steps_done(dir: &Path) -> usize {
+    checkpoint_to_resume(dir)
+        .and_then(|c| fs::read_to_string(c.join(crate::train::STEP_FILE)).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Read `run.json` from `dir`.
@@ -205,14 +293,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
 
 /// Replace `dir/checkpoint` by the trainer's state without ever leaving no checkpoint:
 /// write `checkpoint.new`, move the old one aside, move the new one in, drop the old one.
-fn save_checkpoint<M: Module>(trainer: &Trainer<M>, dir: &Path) -> Result<(), HarnessError> {
+fn save_checkpoint(learner: &impl Learner, dir: &Path) -> Result<(), HarnessError> {
     let live = dir.join(CHECKPOINT_DIR);
     let new = dir.join("checkpoint.new");
     let old = dir.join("checkpoint.old");
     if new.exists() {
         fs::remove_dir_all(&new).map_err(io(&new))?;
     }
-    trainer.save(&new)?;
+    learner.save_state(&new)?;
     if live.exists() {
         if old.exists() {
             fs::remove_dir_all(&old).map_err(io(&old))?;
@@ -224,7 +312,7 @@ fn save_checkpoint<M: Module>(trainer: &Trainer<M>, dir: &Path) -> Result<(), Ha
         fs::remove_dir_all(&old).map_err(io(&old))?;
     }
     let model_tmp = dir.join("model.bpk.tmp");
-    save_model(&trainer.model, &model_tmp)?;
+    learner.save_weights(&model_tmp)?;
     fs::rename(&model_tmp, dir.join(MODEL_FILE)).map_err(io(dir))
 }
 
@@ -346,61 +434,177 @@ pub fn run(
     };
     let device = backend.device()?.autodiff();
     let loader = Loader::new(source, config.occlusion, config.train.seed)?;
+    let resume_from = if resume {
+        checkpoint_to_resume(dir)
+    } else {
+        None
+    };
+    let seed = config.train.seed;
+    let train = config.train.clone();
     match config.network {
         Network::Silhouette => {
-            let template = seeded_init(config.silhouette.init(&device), config.train.seed);
-            drive(
-                &config,
-                dir,
-                &loader,
-                template,
-                resume,
-                progress,
-                |m: &Silhouette, b: Batch| {
+            let template = seeded_init(config.silhouette.init(&device), seed);
+            let learner = Single {
+                trainer: single_trainer(template, train, resume_from.as_deref())?,
+                task: Task::Silhouette,
+                loss: |m: &Silhouette, b: Batch| {
                     Ok(vec![bce_with_logits(m.try_forward(b.input)?, b.target)])
                 },
-            )
+            };
+            drive(&config, dir, &loader, learner, progress)
         }
         Network::Extractor | Network::Stage1 => {
-            let template = seeded_init(config.stage1.init(&device), config.train.seed);
+            let template = seeded_init(config.stage1.init(&device), seed);
             let loss = config.loss.clone();
-            drive(
-                &config,
-                dir,
-                &loader,
-                template,
-                resume,
-                progress,
-                move |m: &Stage1Net, b: Batch| {
+            let learner = Single {
+                trainer: single_trainer(template, train, resume_from.as_deref())?,
+                task: if config.network == Network::Stage1 {
+                    Task::Stage1
+                } else {
+                    Task::Extractor
+                },
+                loss: move |m: &Stage1Net, b: Batch| {
                     let l = loss.forward(&m.try_forward(b.input)?, b.target)?;
                     Ok(vec![l.total, l.part, l.uv, l.albedo])
                 },
-            )
+            };
+            drive(&config, dir, &loader, learner, progress)
+        }
+        Network::Stage2 => {
+            let (g1, s) = frozen_networks(&config, &device)?;
+            let g = seeded_init(config.stage2.init(&device), seed);
+            let d = seeded_init(config.discriminator.init(&device), rng::derive(seed, 2));
+            let (losses, condition) = (config.stage2_loss.clone(), config.stage2.condition);
+            let learner = match resume_from {
+                Some(ckpt) => Stage2Learner::resume(g, d, train, &ckpt, g1, s, losses, condition)?,
+                None => Stage2Learner::new(
+                    Trainer::new(g, train.clone()),
+                    Trainer::new(d, train),
+                    g1,
+                    s,
+                    losses,
+                    condition,
+                ),
+            };
+            drive(&config, dir, &loader, learner, progress)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn drive<M: Module>(
+/// The trained G1 and S a stage-2 run freezes, from the run folders its configuration
+/// names, on `device`.
+fn frozen_networks(
+    config: &RunConfig,
+    device: &Device,
+) -> Result<(Stage1Net, Silhouette), HarnessError> {
+    let need = |run: &Option<PathBuf>, what: &str| {
+        run.clone().ok_or_else(|| {
+            HarnessError::Missing(format!("a stage-2 run needs a trained {what} run folder"))
+        })
+    };
+    let g1_dir = need(&config.stage1_run, "stage1")?;
+    let s_dir = need(&config.silhouette_run, "silhouette")?;
+    let g1_config = load_run_config(&g1_dir)?;
+    let s_config = load_run_config(&s_dir)?;
+    for (dir, cfg, want) in [
+        (&g1_dir, &g1_config, Network::Stage1),
+        (&s_dir, &s_config, Network::Silhouette),
+    ] {
+        if cfg.network != want {
+            return Err(HarnessError::Missing(format!(
+                "{} holds a {} run, not {}",
+                dir.display(),
+                cfg.network.name(),
+                want.name()
+            )));
+        }
+    }
+    let g1 = load_model(g1_config.stage1.init(device), &g1_dir.join(MODEL_FILE))?;
+    let s = load_model(s_config.silhouette.init(device), &s_dir.join(MODEL_FILE))?;
+    Ok((g1, s))
+}
+
+fn single_trainer<M: Module>(
+    template: M,
+    config: TrainConfig,
+    checkpoint: Option<&Path>,
+) -> Result<Trainer<M>, CheckpointError> {
+    match checkpoint {
+        Some(dir) => Trainer::resume(template, config, dir),
+        None => Ok(Trainer::new(template, config)),
+    }
+}
+
+/// What [`drive`] trains: one step on a batch, and its state on disk.
+pub trait Learner {
+    /// Updates done so far.
+    fn steps_done(&self) -> usize;
+    /// The (autodiff) device batches must live on.
+    fn device(&self) -> Device;
+    /// One update; returns the loss terms named by [`Network::loss_names`].
+    fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError>;
+    /// The whole resumable state into `dir`.
+    fn save_state(&self, dir: &Path) -> Result<(), CheckpointError>;
+    /// The inference weights alone (`model.bpk`).
+    fn save_weights(&self, path: &Path) -> Result<(), CheckpointError>;
+}
+
+/// One network trained on one [`Task`] with one loss closure.
+struct Single<M: Module, F> {
+    trainer: Trainer<M>,
+    task: Task,
+    loss: F,
+}
+
+impl<M, F> Learner for Single<M, F>
+where
+    M: Module,
+    F: FnMut(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError>,
+{
+    fn steps_done(&self) -> usize {
+        self.trainer.step
+    }
+    fn device(&self) -> Device {
+        self.trainer.device()
+    }
+    fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
+        self.trainer.step(self.task.pick(batch), &mut self.loss)
+    }
+    fn save_state(&self, dir: &Path) -> Result<(), CheckpointError> {
+        self.trainer.save(dir)
+    }
+    fn save_weights(&self, path: &Path) -> Result<(), CheckpointError> {
+        save_model(&self.trainer.model, path)
+    }
+}
+
+impl Learner for Stage2Learner {
+    fn steps_done(&self) -> usize {
+        self.g.step
+    }
+    fn device(&self) -> Device {
+        self.g.device()
+    }
+    fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
+        Stage2Learner::learn(self, batch)
+    }
+    fn save_state(&self, dir: &Path) -> Result<(), CheckpointError> {
+        self.save(dir)
+    }
+    fn save_weights(&self, path: &Path) -> Result<(), CheckpointError> {
+        save_model(&self.g.model, path)
+    }
+}
+
+fn drive(
     config: &RunConfig,
     dir: &Path,
     loader: &Loader,
-    template: M,
-    resume: bool,
+    mut learner: impl Learner,
     progress: Progress,
-    mut loss_fn: impl FnMut(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError>,
 ) -> Result<RunOutcome, HarnessError> {
     let names = config.network.loss_names();
-    let mut trainer = match (resume, checkpoint_to_resume(dir)) {
-        (true, Some(ckpt)) => Trainer::resume(template, config.train.clone(), &ckpt)?,
-        _ => Trainer::new(template, config.train.clone()),
-    };
-    let mut rows = metrics_upto(&dir.join(METRICS_FILE), trainer.step);
-    let mut stream = TaskStream {
-        loader,
-        task: config.network.task(),
-        step: trainer.step,
-    };
+    let mut rows = metrics_upto(&dir.join(METRICS_FILE), learner.steps_done());
     let bar = match progress {
         Progress::Bar => ProgressBar::new(config.steps as u64),
         Progress::Quiet => ProgressBar::hidden(),
@@ -411,15 +615,17 @@ fn drive<M: Module>(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_prefix(format!("{:?}", config.network).to_lowercase());
-    bar.set_position(trainer.step as u64);
-    let device = trainer.device();
+    bar.set_prefix(config.network.name());
+    bar.set_position(learner.steps_done() as u64);
+    let device = learner.device();
     let mut outcome_rows = Vec::new();
     let every = config.checkpoint_every.max(1);
-    while trainer.step < config.steps {
-        let batch = stream.next_batch(config.train.batch_size, &device)?;
-        let values = trainer.step(batch, &mut loss_fn)?;
-        let step = trainer.step;
+    while learner.steps_done() < config.steps {
+        // Batch k of the stream is a pure function of (seed, k): resuming at step k
+        // continues exactly where an uninterrupted run would be.
+        let batch = loader.batch(learner.steps_done(), config.train.batch_size, &device)?;
+        let values = learner.learn(batch)?;
+        let step = learner.steps_done();
         rows.push(format!(
             "{step},{}",
             values
@@ -441,7 +647,7 @@ fn drive<M: Module>(
                 .join("  "),
         );
         if step % every == 0 || step == config.steps {
-            save_checkpoint(&trainer, dir)?;
+            save_checkpoint(&learner, dir)?;
             write_metrics(dir, names, &rows)?;
             write_curve(dir, names, &rows)?;
         }
@@ -456,7 +662,7 @@ fn drive<M: Module>(
     let _ = writeln!(out);
     Ok(RunOutcome {
         dir: dir.into(),
-        step: trainer.step,
+        step: learner.steps_done(),
         rows: outcome_rows,
     })
 }

@@ -5,13 +5,16 @@ pub mod blocks;
 pub mod data;
 pub mod dataset;
 pub mod eval;
+pub mod export;
 pub mod harness;
 pub mod label;
 pub mod losses;
 pub mod plot;
+pub mod quality;
 pub mod sheet;
 pub mod silhouette;
 pub mod stage1;
+pub mod stage2;
 pub mod synth;
 pub mod train;
 

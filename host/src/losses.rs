@@ -1,4 +1,4 @@
-//! Losses and distances for stage 1 (and reused by the silhouette network and stage 2).
+//! Losses and distances: stage 1 (G1), the silhouette network, and stage 2 (G2 and D).
 //!
 //! ## Which "L2" is which
 //!
@@ -33,6 +33,12 @@
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu};
 
+use burn::tensor::module::unfold4d;
+use burn::tensor::ops::UnfoldOptions;
+use unveil_shared::patches::{nearest_background_windows, PatchError, WindowGrid};
+use unveil_shared::Mask;
+
+use crate::silhouette::Silhouette;
 use crate::stage1::{Stage1Output, CH_ALBEDO, CH_I, CH_UV, NUM_PARTS, TEXTURE_CHANNELS};
 
 /// Inputs of a loss whose shapes do not fit together.
@@ -44,6 +50,10 @@ pub enum LossShapeError {
         expected: Vec<usize>,
         actual: Vec<usize>,
     },
+    #[error("background-patch windows: {0}")]
+    Patch(#[from] PatchError),
+    #[error("cannot read the subject masks back: {0}")]
+    Read(String),
 }
 
 fn expect_dims(
@@ -214,6 +224,143 @@ impl Stage1LossConfig {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Stage 2 (G2): L2 reconstruction, L3 adversarial, L4 silhouette features, L5 background
+// patches. As in stage 1, each "||·||₂" is trained as the squared distance averaged per
+// element (same minimiser, size-independent weights; see the module docs).
+// ---------------------------------------------------------------------------------------
+
+/// L2, reconstruction: `mean (x − ŷ)²` over `[B, 3, H, W]`.
+pub fn reconstruction_loss(clean: Tensor<4>, restored: Tensor<4>) -> Tensor<1> {
+    mse(restored, clean)
+}
+
+/// L3 for D: `−log D(x) − log(1 − D(ŷ))` with `D = sigmoid(logits)`, each term averaged
+/// over D's patch logits. Pass `fake_logits` computed on a *detached* ŷ.
+pub fn discriminator_loss(real_logits: Tensor<4>, fake_logits: Tensor<4>) -> Tensor<1> {
+    let ones = real_logits.ones_like();
+    let zeros = fake_logits.zeros_like();
+    bce_with_logits(real_logits, ones).add(bce_with_logits(fake_logits, zeros))
+}
+
+/// L3 for G2, the non-saturating form `−log D(ŷ)` averaged over patches: it has strong
+/// gradients exactly when D confidently rejects ŷ, where `log(1 − D(ŷ))` has almost none.
+pub fn generator_adversarial_loss(fake_logits: Tensor<4>) -> Tensor<1> {
+    let ones = fake_logits.ones_like();
+    bce_with_logits(fake_logits, ones)
+}
+
+/// L4: `mean (S(y_f) − S(x))²` over the frozen silhouette network's feature layer.
+///
+/// `s` must be frozen by the caller (`Module::freeze`): the gradient then reaches y_f
+/// (and through it G2) but never S's weights. The target side is detached.
+pub fn silhouette_feature_loss(
+    s: &Silhouette,
+    foreground: Tensor<4>,
+    clean: Tensor<4>,
+) -> Tensor<1> {
+    let target = s.features(clean).detach();
+    mse(s.features(foreground), target)
+}
+
+/// The per-sample window targets of L5, as tensors: built once per batch from the subject
+/// masks with [`nearest_background_windows`].
+#[derive(Debug, Clone)]
+pub struct PatchTargets {
+    pub grid: WindowGrid,
+    /// `[B, L]` index of the window of x each window of y_b is compared with (0 where none).
+    pub index: Tensor<2, Int>,
+    /// `[B, L]` 1 where a target exists, 0 where the sample has no background-only window.
+    pub weight: Tensor<2>,
+}
+
+impl PatchTargets {
+    /// Targets for subject masks `[B, 1, H, W]` (values 0/1; read back to the host).
+    pub fn from_masks(mask: Tensor<4>, size: usize, stride: usize) -> Result<Self, LossShapeError> {
+        let [b, _, h, w] = mask.dims();
+        let device = mask.device();
+        let grid = WindowGrid::new(w, h, size, stride)?;
+        let values: Vec<f32> = mask
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| LossShapeError::Read(format!("{e:?}")))?;
+        let (mut index, mut weight) = (Vec::with_capacity(b * grid.len()), Vec::new());
+        for sample in values.chunks(h * w).take(b) {
+            let m = Mask {
+                width: w,
+                height: h,
+                data: sample.iter().map(|&v| u8::from(v > 0.5)).collect(),
+            };
+            for target in nearest_background_windows(&m, &grid) {
+                index.push(target.map_or(0, i64::from));
+                weight.push(if target.is_some() { 1.0f32 } else { 0.0 });
+            }
+        }
+        Ok(Self {
+            grid,
+            index: Tensor::from_data(TensorData::new(index, [b, grid.len()]), &device),
+            weight: Tensor::from_data(TensorData::new(weight, [b, grid.len()]), &device),
+        })
+    }
+}
+
+/// L5, background patches: over the windows of `targets.grid`, `mean (y_b[p] − x[q(p)])²`
+/// where `q(p)` is `p` for a background-only window of x and the nearest background-only
+/// window otherwise; averaged over the elements of the windows that have a target
+/// (0 if none has). `background`, `clean`: `[B, C, H, W]`.
+pub fn background_patch_loss(
+    background: Tensor<4>,
+    clean: Tensor<4>,
+    targets: &PatchTargets,
+) -> Tensor<1> {
+    let g = targets.grid;
+    let opts = UnfoldOptions::new([g.stride, g.stride], [0, 0], [1, 1]);
+    let y = unfold4d(background, [g.size, g.size], opts.clone()); // [B, C·k², L]
+    let x = unfold4d(clean.detach(), [g.size, g.size], opts); // [B, C·k², L]
+    let [b, rows, l] = x.dims();
+    let index = targets
+        .index
+        .clone()
+        .unsqueeze_dim::<3>(1)
+        .expand([b, rows, l]);
+    let x_target = x.gather(2, index); // [B, C·k², L]
+    let weight = targets.weight.clone().unsqueeze_dim::<3>(1); // [B, 1, L]
+    let sq = y.sub(x_target).square().mul(weight.clone());
+    let count = weight.sum().mul_scalar(rows as f32).clamp_min(1.0);
+    sq.sum().div(count)
+}
+
+/// Weights and window geometry of the stage-2 losses (any weight may be 0 to switch its
+/// term off; with `adversarial_weight == 0` D is not trained at all).
+#[derive(Config, Debug)]
+pub struct Stage2LossConfig {
+    /// L2, reconstruction.
+    #[config(default = 1.0)]
+    pub reconstruction_weight: f32,
+    /// L3, adversarial (generator side).
+    #[config(default = 0.01)]
+    pub adversarial_weight: f32,
+    /// L4, silhouette features through frozen S.
+    #[config(default = 0.1)]
+    pub silhouette_weight: f32,
+    /// L5, background patches.
+    #[config(default = 0.5)]
+    pub patch_weight: f32,
+    /// L5 window side in pixels.
+    #[config(default = 16)]
+    pub patch_size: usize,
+    /// L5 window stride in pixels.
+    #[config(default = 8)]
+    pub patch_stride: usize,
+}
+
+impl Default for Stage2LossConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,5 +528,83 @@ mod tests {
         assert!(Stage1LossConfig::new().forward(&pred, wrong).is_err());
         let not_texture = Tensor::zeros([1, 5, 1, 2], &device());
         assert!(Stage1LossConfig::new().forward(&pred, not_texture).is_err());
+    }
+
+    // ----- stage 2 -----
+
+    #[test]
+    fn reconstruction_hand_value() {
+        let x = t4(vec![1.0, -1.0, 0.5, 0.0], [1, 1, 2, 2]);
+        let y = t4(vec![0.0, -1.0, 0.0, 1.0], [1, 1, 2, 2]);
+        // (1 + 0 + 0.25 + 1) / 4
+        assert!((scalar(reconstruction_loss(x, y)) - 0.5625).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adversarial_hand_values() {
+        let ln2 = std::f32::consts::LN_2;
+        let zero = t4(vec![0.0; 4], [1, 1, 2, 2]);
+        // D(x) = D(ŷ) = 0.5: −log 0.5 − log 0.5.
+        assert!((scalar(discriminator_loss(zero.clone(), zero.clone())) - 2.0 * ln2).abs() < 1e-6);
+        // Perfect D: real logit 10, fake −10 → 2·log(1 + e^−10).
+        let real = t4(vec![10.0; 4], [1, 1, 2, 2]);
+        let fake = t4(vec![-10.0; 4], [1, 1, 2, 2]);
+        let want = 2.0 * (1.0 + (-10.0f32).exp()).ln();
+        assert!((scalar(discriminator_loss(real, fake.clone())) - want).abs() < 1e-6);
+        // Generator: −log σ(0) = ln 2; −log σ(−10) = log(1 + e^10) ≈ 10.0000454.
+        assert!((scalar(generator_adversarial_loss(zero)) - ln2).abs() < 1e-6);
+        let want = (1.0 + 10.0f32.exp()).ln();
+        assert!((scalar(generator_adversarial_loss(fake)) - want).abs() < 1e-4);
+    }
+
+    #[test]
+    fn silhouette_feature_loss_is_zero_on_equal_inputs_and_grows_with_difference() {
+        let dev = device();
+        let s =
+            crate::blocks::seeded_init(crate::silhouette::SilhouetteConfig::tiny().init(&dev), 3)
+                .freeze();
+        let x = t4(
+            (0..3 * 16).map(|i| (i as f32 / 24.0) - 1.0).collect(),
+            [1, 3, 4, 4],
+        );
+        assert_eq!(
+            scalar(silhouette_feature_loss(&s, x.clone(), x.clone())),
+            0.0
+        );
+        let by_hand = mse(s.features(x.clone().mul_scalar(0.5)), s.features(x.clone()));
+        let got = silhouette_feature_loss(&s, x.clone().mul_scalar(0.5), x);
+        assert!(scalar(got.clone()) > 0.0);
+        assert!((scalar(got) - scalar(by_hand)).abs() < 1e-7);
+    }
+
+    /// x is 2x4, two 2x2 windows (stride 2): w0 = [1, 2, 5, 6], w1 = [3, 4, 7, 8]; y_b = 0.
+    fn patch_case(mask: Vec<f32>) -> f32 {
+        let x = t4(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [1, 1, 2, 4]);
+        let targets = PatchTargets::from_masks(t4(mask, [1, 1, 2, 4]), 2, 2).unwrap();
+        scalar(background_patch_loss(
+            Tensor::zeros([1, 1, 2, 4], &device()),
+            x,
+            &targets,
+        ))
+    }
+
+    #[test]
+    fn background_patch_loss_hand_values() {
+        // No subject: each window against itself: (1+4+25+36 + 9+16+49+64) / 8 = 25.5.
+        assert!((patch_case(vec![0.0; 8]) - 25.5).abs() < 1e-5);
+        // Subject in w0: both windows compare with w1: 2·(9+16+49+64) / 8 = 34.5.
+        let subject_w0 = vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert!((patch_case(subject_w0) - 34.5).abs() < 1e-5);
+        // Subject in w1: both compare with w0: 2·(1+4+25+36) / 8 = 16.5.
+        let subject_w1 = vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        assert!((patch_case(subject_w1) - 16.5).abs() < 1e-5);
+        // Subject everywhere: no target anywhere, the term is 0.
+        assert_eq!(patch_case(vec![1.0; 8]), 0.0);
+    }
+
+    #[test]
+    fn patch_targets_reject_windows_larger_than_the_image() {
+        let m = Tensor::<4>::zeros([1, 1, 4, 4], &device());
+        assert!(PatchTargets::from_masks(m, 8, 2).is_err());
     }
 }

@@ -15,9 +15,10 @@ use unveil_host::data::SampleSource;
 use unveil_host::dataset::{self, Manifest, Provenance};
 use unveil_host::eval;
 use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
-use unveil_host::losses::Stage1LossConfig;
 use unveil_host::sheet;
+use unveil_host::stage2::Condition;
 use unveil_host::synth::{self, SubjectSource, SynthConfig};
+use unveil_shared::manifest::Calibration;
 use unveil_host::train::{BackendKind, TrainConfig};
 
 /// Unveil restores the hidden parts of people in camera images. This tool makes the
@@ -36,15 +37,22 @@ enum Command {
     /// End-to-end demo on built-in defaults: synthesise a few samples, occlude them and
     /// write a contact sheet (image / occluded / occlusion mask / IUV / albedo / silhouette).
     Demo(DemoArgs),
-    /// Train a network (extractor, silhouette or stage1) into a run folder, with
-    /// checkpoints, metrics.csv and a loss curve; --resume continues bit-exactly.
+    /// Train a network (extractor, silhouette, stage1, stage2, or all in order) into a run
+    /// folder, with checkpoints, metrics.csv and a loss curve; --resume continues bit-exactly.
     Train(TrainArgs),
     /// Evaluate a trained network on held-out samples: stage1 (per-plane errors inside and
-    /// outside the occluded region, Markdown + CSV + picture grid) or silhouette (IoU).
+    /// outside the occluded region), stage2 (PSNR/SSIM, several runs side by side) or
+    /// silhouette (IoU); Markdown + CSV + picture grid.
     Eval(EvalArgs),
     /// Write texture-map ground truth for unlabelled photos with a trained extraction
     /// network; the output is a data-set folder that `train --data` reads.
     Label(LabelArgs),
+    /// Export trained G1 and G2 for the device: two ONNX graphs (f32, or int8 with
+    /// --int8) and a manifest with their SHA-256, into one model folder.
+    Export(ExportArgs),
+    /// Show a model folder: manifest, file hashes, and the operators tract runs after
+    /// optimising each graph (integer kernels for int8 models).
+    Inspect(InspectArgs),
 }
 
 #[derive(Args, Debug)]
@@ -65,11 +73,13 @@ struct LabelArgs {
 
 #[derive(Args, Debug)]
 struct EvalArgs {
-    /// Which network: stage1 (also takes an extractor run) or silhouette.
+    /// Which network: stage1 (also takes an extractor run), silhouette, or stage2
+    /// (restoration quality: PSNR/SSIM over the image and the occluded pixels).
     network: Network,
-    /// Run folder of the trained network (default: runs/<network>).
+    /// Run folder of the trained network (default: runs/<network>). For stage2, repeat it
+    /// to compare several runs side by side (e.g. the condition ablations).
     #[arg(long, value_name = "DIR")]
-    model: Option<PathBuf>,
+    model: Vec<PathBuf>,
     /// Where to write the report (default: the run folder).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -90,11 +100,32 @@ struct EvalArgs {
     backend: BackendKind,
 }
 
+/// What `unveil train` trains: one network, or all of them in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TrainTarget {
+    One(Network),
+    All,
+}
+
+impl std::str::FromStr for TrainTarget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            other => other
+                .parse()
+                .map(Self::One)
+                .map_err(|e: String| e.replace("or stage2)", "stage2 or all)")),
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Which network: extractor, silhouette or stage1.
-    network: Network,
-    /// Run folder (default: runs/<network>).
+    /// Which network: extractor, silhouette, stage1, stage2, or all (extractor → silhouette
+    /// → stage1 → stage2 into runs/<name>, skipping finished runs, resuming unfinished ones).
+    network: TrainTarget,
+    /// Run folder (default: runs/<network>; with `all`, the parent of the four run folders).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Size preset: tiny (64x64, minutes on a CPU) or default (128x128).
@@ -113,7 +144,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// Adam learning rate (default: 2e-3 for silhouette; 5e-4 for extractor and stage1,
-    /// which diverge at 2e-3 at the default preset).
+    /// which diverge at 2e-3 at the default preset; 1e-3 for stage2).
     #[arg(long)]
     lr: Option<f64>,
     /// Seed of weights, data order and occlusions.
@@ -125,6 +156,26 @@ struct TrainArgs {
     /// Occlusion mode of the training inputs (see README).
     #[arg(long, default_value = "mixed")]
     occlusion: OcclusionMode,
+    /// Stage 2: what G2 is conditioned on: texture (the method), silhouette or none
+    /// (ablations).
+    #[arg(long, default_value = "texture")]
+    condition: Condition,
+    /// Stage 2: run folder of the trained G1 (frozen). Default: runs/stage1.
+    #[arg(long, value_name = "DIR")]
+    stage1: Option<PathBuf>,
+    /// Stage 2: run folder of the trained silhouette network S (frozen). Default: runs/silhouette.
+    #[arg(long, value_name = "DIR")]
+    silhouette: Option<PathBuf>,
+    /// Stage 2 loss weights (0 switches a term off): L2 reconstruction, L3 adversarial,
+    /// L4 silhouette features, L5 background patches.
+    #[arg(long)]
+    w_rec: Option<f32>,
+    #[arg(long)]
+    w_adv: Option<f32>,
+    #[arg(long)]
+    w_sil: Option<f32>,
+    #[arg(long)]
+    w_patch: Option<f32>,
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
@@ -213,6 +264,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => cmd_train(&args),
         Command::Eval(args) => cmd_eval(&args),
         Command::Label(args) => cmd_label(&args),
+        Command::Export(args) => cmd_export(&args),
+        Command::Inspect(args) => cmd_inspect(&args),
     }
 }
 
@@ -355,11 +408,48 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
 
 fn cmd_train(args: &TrainArgs) -> Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let name = format!("{:?}", args.network).to_lowercase();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    match args.network {
+        TrainTarget::One(network) => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(network.name()));
+            let root = PathBuf::from("runs");
+            train_one(args, network, &out, &root, args.resume)
+        }
+        TrainTarget::All => {
+            let root = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
+            for network in Network::ALL {
+                let out = root.join(network.name());
+                let steps = default_steps(args);
+                match harness::load_run_config(&out) {
+                    Ok(_) if harness::steps_done(&out) >= steps => {
+                        println!("{}: finished ({}), skipped", network.name(), out.display());
+                    }
+                    Ok(_) => train_one(args, network, &out, &root, true)?,
+                    Err(_) => train_one(args, network, &out, &root, false)?,
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn default_steps(args: &TrainArgs) -> usize {
+    args.steps.unwrap_or(match args.preset {
+        Preset::Tiny => 300,
+        Preset::Default => 3000,
+    })
+}
+
+/// Train `network` into `out`; stage 2 finds G1 and S under `root` unless given.
+fn train_one(
+    args: &TrainArgs,
+    network: Network,
+    out: &Path,
+    root: &Path,
+    resume: bool,
+) -> Result<()> {
     let size = args.preset.image_size();
     let (source, data) = match &args.data {
         Some(dir) => {
@@ -391,41 +481,40 @@ fn cmd_train(args: &TrainArgs) -> Result<()> {
             )
         }
     };
-    let steps = args.steps.unwrap_or(match args.preset {
-        Preset::Tiny => 300,
-        Preset::Default => 3000,
-    });
-    let config = RunConfig {
-        network: args.network,
-        preset: args.preset,
-        steps,
-        checkpoint_every: args.checkpoint_every,
-        train: TrainConfig::new()
-            .with_batch_size(args.batch)
-            .with_learning_rate(args.lr.unwrap_or(match args.network {
-                Network::Silhouette => 2e-3,
-                Network::Extractor | Network::Stage1 => 5e-4,
-            }))
-            .with_seed(args.seed),
-        stage1: args.preset.stage1(),
-        silhouette: args.preset.silhouette(),
-        loss: Stage1LossConfig::new(),
-        occlusion: OcclusionSpec::new(args.occlusion),
-        data,
-    };
+    let steps = default_steps(args);
+    let mut config = RunConfig::new(network, args.preset, steps, data);
+    config.checkpoint_every = args.checkpoint_every;
+    config.train = TrainConfig::new()
+        .with_batch_size(args.batch)
+        .with_learning_rate(args.lr.unwrap_or(match network {
+            Network::Silhouette => 2e-3,
+            Network::Extractor | Network::Stage1 => 5e-4,
+            Network::Stage2 => 1e-3,
+        }))
+        .with_seed(args.seed);
+    config.occlusion = OcclusionSpec::new(args.occlusion);
+    if network == Network::Stage2 {
+        config.stage2 = config.stage2.with_condition(args.condition);
+        let mut l = config.stage2_loss.clone();
+        l.reconstruction_weight = args.w_rec.unwrap_or(l.reconstruction_weight);
+        l.adversarial_weight = args.w_adv.unwrap_or(l.adversarial_weight);
+        l.silhouette_weight = args.w_sil.unwrap_or(l.silhouette_weight);
+        l.patch_weight = args.w_patch.unwrap_or(l.patch_weight);
+        config.stage2_loss = l;
+        config.stage1_run = Some(args.stage1.clone().unwrap_or_else(|| root.join("stage1")));
+        config.silhouette_run = Some(
+            args.silhouette
+                .clone()
+                .unwrap_or_else(|| root.join("silhouette")),
+        );
+    }
     let start = Instant::now();
-    let outcome = harness::run(
-        &config,
-        &out,
-        source,
-        args.backend,
-        args.resume,
-        Progress::Bar,
-    )?;
+    let outcome = harness::run(&config, out, source, args.backend, resume, Progress::Bar)?;
     let secs = start.elapsed().as_secs_f64();
     let done = outcome.rows.len();
     println!(
-        "{name}: step {} of {steps} in {} ({done} steps this run, {:.2} samples/s); metrics in {}",
+        "{}: step {} of {steps} in {} ({done} steps this run, {:.2} samples/s); metrics in {}",
+        network.name(),
         outcome.step,
         out.display(),
         (done * args.batch) as f64 / secs.max(1e-9),
@@ -435,11 +524,12 @@ fn cmd_train(args: &TrainArgs) -> Result<()> {
 }
 
 fn cmd_eval(args: &EvalArgs) -> Result<()> {
-    let name = format!("{:?}", args.network).to_lowercase();
+    let name = args.network.name();
     let run_dir = args
         .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("runs").join(name));
     let out = args.out.clone().unwrap_or_else(|| run_dir.clone());
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let config = harness::load_run_config(&run_dir)?;
@@ -471,6 +561,31 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
             );
             std::fs::write(out.join("eval_silhouette.md"), &text)?;
             print!("{text}");
+        }
+        Network::Stage2 => {
+            let mut restorers = vec![eval::Restorer::load(&run_dir, &device)?];
+            for dir in args.model.iter().skip(1) {
+                restorers.push(eval::Restorer::load(dir, &device)?);
+            }
+            let (report, rows) =
+                eval::eval_stage2(&restorers, &loader, batches, batch, 6, &device)?;
+            std::fs::write(out.join("eval_stage2.md"), report.markdown())?;
+            std::fs::write(out.join("eval_stage2.csv"), report.csv())?;
+            let titles = [
+                "occluded",
+                "texture map",
+                "fg x alpha",
+                "background",
+                "restored",
+                "truth",
+            ];
+            let grid = sheet::stack(&[sheet::header(&titles, size), sheet::compose(&rows)]);
+            dataset::write_rgb8(&out.join("eval_stage2.png"), &grid)?;
+            print!("{}", report.markdown());
+            println!(
+                "\nwrote eval_stage2.md, eval_stage2.csv and eval_stage2.png to {}",
+                out.display()
+            );
         }
         Network::Stage1 | Network::Extractor => {
             let model = eval::load_stage1(&run_dir, &device)?;
@@ -517,5 +632,194 @@ fn cmd_label(args: &LabelArgs) -> Result<()> {
         manifest.samples.len(),
         args.out.display()
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Run folder of the trained G1 (`unveil train stage1`).
+    #[arg(long, value_name = "DIR", required_unless_present = "random")]
+    stage1: Option<PathBuf>,
+    /// Run folder of the trained G2 (`unveil train stage2`); its condition is the model's.
+    #[arg(long, value_name = "DIR", required_unless_present = "random")]
+    stage2: Option<PathBuf>,
+    /// Export seeded random weights at --preset instead of trained runs (for device
+    /// bring-up and tests: right graphs and manifest, meaningless pictures).
+    #[arg(long, value_name = "SEED", conflicts_with_all = ["stage1", "stage2"])]
+    random: Option<u64>,
+    /// Size preset of --random weights (trained runs carry their own).
+    #[arg(long, default_value = "default")]
+    preset: Preset,
+    /// What the --random G2 is conditioned on: texture, silhouette or none.
+    #[arg(long, default_value = "texture")]
+    condition: Condition,
+    /// Output model folder: stage1.onnx, stage2.onnx, manifest.bin, manifest.json.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Model name recorded in the manifest (default: the output folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Quantise to int8: QLinearConv with per-channel int8 weights and uint8 activations
+    /// calibrated on --samples occluded images (tract runs these as integer kernels).
+    #[arg(long)]
+    int8: bool,
+    /// Calibration data-set folder (`unveil synth`); default: render --samples samples.
+    #[arg(long, value_name = "DIR")]
+    calibrate: Option<PathBuf>,
+    /// Number of calibration images.
+    #[arg(long, default_value_t = 256)]
+    samples: usize,
+    /// Activation range: `minmax`, or a percentile of |x| (e.g. `99.99`) that ignores
+    /// rare outliers.
+    #[arg(long, default_value = "minmax", value_parser = parse_calibration)]
+    range: Calibration,
+    /// Seed of the rendered calibration samples and their occlusions.
+    #[arg(long, default_value_t = 2_000_003)]
+    seed: u64,
+}
+
+fn parse_calibration(s: &str) -> Result<Calibration, String> {
+    if s == "minmax" {
+        return Ok(Calibration::MinMax);
+    }
+    match s.parse::<f32>() {
+        Ok(p) if p > 50.0 && p <= 100.0 => Ok(Calibration::Percentile(p)),
+        _ => Err(format!(
+            "expected `minmax` or a percentile in (50, 100], got {s:?}"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// Model folder written by `unveil export`.
+    #[arg(value_name = "DIR")]
+    model: PathBuf,
+    /// List every node of tract's optimised graphs, not just the summary.
+    #[arg(long)]
+    all: bool,
+}
+
+/// The networks `unveil export` writes, and the hash of the configurations behind them.
+struct ExportSource {
+    g1: unveil_host::stage1::Stage1Net,
+    g2: unveil_host::stage2::Stage2Net,
+    condition: Condition,
+    size: usize,
+    config_sha256: [u8; 32],
+}
+
+fn export_source(args: &ExportArgs) -> Result<ExportSource> {
+    use unveil_host::blocks::seeded_init;
+    let device = unveil_host::train::cpu_device();
+    if let Some(seed) = args.random {
+        let stage2 = args.preset.stage2().with_condition(args.condition);
+        return Ok(ExportSource {
+            g1: seeded_init(args.preset.stage1().init(&device), seed),
+            g2: seeded_init(stage2.init(&device), unveil_shared::rng::derive(seed, 2)),
+            condition: args.condition,
+            size: args.preset.image_size(),
+            config_sha256: [0; 32],
+        });
+    }
+    let stage2_dir = args
+        .stage2
+        .as_ref()
+        .context("--stage2 is required unless --random is given")?;
+    let restorer = eval::Restorer::load(stage2_dir, &device)?;
+    let run2 = harness::load_run_config(stage2_dir)?;
+    let stage1_dir = args
+        .stage1
+        .clone()
+        .or_else(|| run2.stage1_run.clone())
+        .context("--stage1 is required: the stage-2 run names no stage-1 run")?;
+    let g1 = match &args.stage1 {
+        Some(dir) => eval::load_stage1(dir, &device)?,
+        None => restorer.g1,
+    };
+    // The configurations (run.json of both runs, in order) identify the training.
+    let mut configs = Vec::new();
+    for dir in [&stage1_dir, stage2_dir] {
+        let path = dir.join(harness::RUN_FILE);
+        configs.extend(std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?);
+    }
+    Ok(ExportSource {
+        g1,
+        g2: restorer.g2,
+        condition: restorer.condition,
+        size: run2.preset.image_size(),
+        config_sha256: unveil_shared::manifest::sha256(&configs),
+    })
+}
+
+fn cmd_export(args: &ExportArgs) -> Result<()> {
+    use unveil_host::export::{self, calibrate, ExportSpec, Precision};
+    let src = export_source(args)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.out
+            .file_name()
+            .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+    });
+    let spec = ExportSpec {
+        name,
+        height: src.size,
+        width: src.size,
+        condition: src.condition,
+        training_config_sha256: src.config_sha256,
+    };
+    let f32_graphs = export::export_f32(&src.g1, &src.g2, &spec)?;
+    let f32_bytes = f32_graphs.stage1.len() + f32_graphs.stage2.len();
+    let manifest = if args.int8 {
+        anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+        let source = match &args.calibrate {
+            Some(dir) => SampleSource::Folder(dataset::Dataset::open(dir)?),
+            None => SampleSource::Generated {
+                cfg: SynthConfig::new(src.size)?,
+                seed: args.seed,
+                count: args.samples,
+            },
+        };
+        anyhow::ensure!(
+            source.size() == src.size,
+            "calibration samples are {0}x{0}, the model takes {1}x{1}",
+            source.size(),
+            src.size
+        );
+        let pb = progress(args.samples as u64, "samples");
+        let images = calibrate::calibration_images(source, args.samples, args.seed, || pb.inc(1))?;
+        pb.finish_and_clear();
+        let pb = progress(2 * images.len() as u64, "calibrate");
+        let precision = Precision::Int8 { calibration: args.range, images: &images };
+        let m = export::export_folder(&args.out, &src.g1, &src.g2, &spec, precision, || pb.inc(1))?;
+        pb.finish_and_clear();
+        m
+    } else {
+        export::write_folder(&args.out, &spec, &f32_graphs, unveil_shared::manifest::Quantisation::Float32)?
+    };
+    let size = |file: &str| std::fs::metadata(args.out.join(file)).map_or(0, |m| m.len());
+    let written = size(export::STAGE1_FILE) + size(export::STAGE2_FILE);
+    println!(
+        "wrote {} ({}x{}, condition {}, {:?}): stage1.onnx + stage2.onnx = {:.1} KiB{}",
+        args.out.display(),
+        src.size,
+        src.size,
+        src.condition.name(),
+        manifest.quantisation,
+        written as f64 / 1024.0,
+        if args.int8 {
+            format!(
+                " (f32: {:.1} KiB, int8/f32 {:.2})",
+                f32_bytes as f64 / 1024.0,
+                written as f64 / f32_bytes.max(1) as f64
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+fn cmd_inspect(args: &InspectArgs) -> Result<()> {
+    print!("{}", unveil_host::export::inspect::report(&args.model, args.all)?);
     Ok(())
 }

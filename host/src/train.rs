@@ -244,7 +244,17 @@ impl<M: Module> Trainer<M> {
         batch: Batch,
         loss_fn: impl FnOnce(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError>,
     ) -> Result<Vec<f32>, TrainError> {
-        let mut losses = loss_fn(&self.model, batch)?.into_iter();
+        self.step_with(|m| loss_fn(m, batch))
+    }
+
+    /// One update whose losses `loss_fn(model)` computes from data it captured itself
+    /// (stage 2 feeds several tensors and updates D inside it); otherwise as
+    /// [`step`](Self::step).
+    pub fn step_with(
+        &mut self,
+        loss_fn: impl FnOnce(&M) -> Result<Vec<Tensor<1>>, TrainError>,
+    ) -> Result<Vec<f32>, TrainError> {
+        let mut losses = loss_fn(&self.model)?.into_iter();
         let total = losses
             .next()
             .ok_or_else(|| TrainError::Read("no loss returned".into()))?;

@@ -11,25 +11,75 @@ use unveil_host::data::SampleSource;
 use unveil_host::harness::{
     self, HarnessError, Network, Preset, Progress, RunConfig, METRICS_FILE, MODEL_FILE,
 };
-use unveil_host::losses::Stage1LossConfig;
 use unveil_host::synth::SynthConfig;
 use unveil_host::train::{load_model, BackendKind, CheckpointError, TrainConfig};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
 fn config(network: Network, steps: usize, batch: usize) -> RunConfig {
-    let preset = Preset::Tiny;
-    RunConfig {
-        network,
-        preset,
-        steps,
-        checkpoint_every: 2,
-        train: TrainConfig::new().with_batch_size(batch).with_seed(5),
-        stage1: preset.stage1(),
-        silhouette: preset.silhouette(),
-        loss: Stage1LossConfig::new(),
-        occlusion: OcclusionSpec::new(OcclusionMode::Mixed),
-        data: "generated".into(),
-    }
+    let mut c = RunConfig::new(network, Preset::Tiny, steps, "generated".into());
+    c.checkpoint_every = 2;
+    c.train = TrainConfig::new().with_batch_size(batch).with_seed(5);
+    c.occlusion = OcclusionSpec::new(OcclusionMode::Mixed);
+    c
+}
+
+/// A stage-2 configuration freezing the G1 and S runs under `root` (made by [`frozen`]).
+fn stage2_config(root: &Path, steps: usize, batch: usize) -> RunConfig {
+    let mut c = config(Network::Stage2, steps, batch);
+    c.train = c.train.with_learning_rate(1e-3);
+    c.stage1_run = Some(root.join("stage1"));
+    c.silhouette_run = Some(root.join("silhouette"));
+    c
+}
+
+/// Briefly trained G1 and S under `root` (their quality does not matter to these tests).
+fn frozen(root: &Path) {
+    run(&config(Network::Stage1, 2, 2), &root.join("stage1"), false).unwrap();
+    run(
+        &config(Network::Silhouette, 2, 2),
+        &root.join("silhouette"),
+        false,
+    )
+    .unwrap();
+}
+
+fn first_last_mean(rows: &[Vec<f32>], column: usize, k: usize) -> (f32, f32) {
+    let mean = |r: &[Vec<f32>]| r.iter().map(|row| row[column]).sum::<f32>() / r.len() as f32;
+    (mean(&rows[..k]), mean(&rows[rows.len() - k..]))
+}
+
+#[test]
+fn stage2_resume_is_bit_exact_including_the_discriminator() {
+    let tmp = tempfile::tempdir().unwrap();
+    frozen(tmp.path());
+    let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
+    run(&stage2_config(tmp.path(), 4, 2), &straight, false).unwrap();
+    run(&stage2_config(tmp.path(), 2, 2), &split, false).unwrap();
+    run(&stage2_config(tmp.path(), 4, 2), &split, true).unwrap();
+    let metrics = |d: &Path| fs::read_to_string(d.join(METRICS_FILE)).unwrap();
+    assert_eq!(metrics(&straight), metrics(&split));
+    assert!(metrics(&split).starts_with("step,total,l2_reconstruction,l3_adversarial"));
+}
+
+/// The check: on the tiny preset, L2 (column 2 of a row: step, total, L2, ...)
+/// falls by at least half from its first-10-step mean to its last-10-step mean.
+#[test]
+fn stage2_reconstruction_loss_halves_on_tiny() {
+    let tmp = tempfile::tempdir().unwrap();
+    frozen(tmp.path());
+    let t0 = std::time::Instant::now();
+    let out = run(
+        &stage2_config(tmp.path(), 150, 4),
+        &tmp.path().join("g2"),
+        false,
+    )
+    .unwrap();
+    let (first, last) = first_last_mean(&out.rows, 2, 10);
+    eprintln!(
+        "stage2 tiny: L2 {first:.4} -> {last:.4} in {:.1?}",
+        t0.elapsed()
+    );
+    assert!(last <= 0.5 * first, "L2 {first} -> {last}");
 }
 
 fn source(count: usize) -> SampleSource {

@@ -11,6 +11,7 @@ pub mod image;
 pub mod link;
 pub mod manifest;
 pub mod occlusion;
+pub mod patches;
 pub mod rng;
 pub mod texture;
 

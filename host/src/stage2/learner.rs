@@ -1,0 +1,289 @@
+//! One stage-2 training step: frozen G1 → condition → G2 → D update → G2 update.
+//!
+//! D and G2 alternate inside each step: D first learns from the current ŷ (detached), then
+//! G2 is updated against the freshly updated D. G1 and S are frozen: their parameters
+//! require no gradient, so no optimizer ever sees them and their weights never change
+//! (tested below).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::prelude::*;
+
+use super::{condition_tensor, stage2_input, Condition, Discriminator, Stage2Net};
+use crate::data::SampleBatch;
+use crate::losses::{
+    background_patch_loss, discriminator_loss, generator_adversarial_loss, reconstruction_loss,
+    silhouette_feature_loss, PatchTargets, Stage2LossConfig,
+};
+use crate::silhouette::Silhouette;
+use crate::stage1::Stage1Net;
+use crate::train::{CheckpointError, TrainConfig, TrainError, Trainer};
+
+/// Sub-folder of a checkpoint holding D's state.
+pub const DISCRIMINATOR_DIR: &str = "discriminator";
+
+/// Names of the values [`Stage2Learner::learn`] returns, in order.
+pub const LOSS_NAMES: [&str; 6] = [
+    "total",
+    "l2_reconstruction",
+    "l3_adversarial",
+    "l4_silhouette",
+    "l5_patch",
+    "d_loss",
+];
+
+/// G2 and D with their optimizers, plus the frozen networks they lean on.
+#[derive(Clone)]
+pub struct Stage2Learner {
+    pub g: Trainer<Stage2Net>,
+    pub d: Trainer<Discriminator>,
+    g1: Stage1Net,
+    s: Silhouette,
+    pub losses: Stage2LossConfig,
+    pub condition: Condition,
+}
+
+impl Stage2Learner {
+    /// `g`, `d`: trainers on an autodiff device; `g1`, `s`: trained networks on the same
+    /// device (frozen here).
+    pub fn new(
+        g: Trainer<Stage2Net>,
+        d: Trainer<Discriminator>,
+        g1: Stage1Net,
+        s: Silhouette,
+        losses: Stage2LossConfig,
+        condition: Condition,
+    ) -> Self {
+        Self {
+            g,
+            d,
+            g1: g1.freeze(),
+            s: s.freeze(),
+            losses,
+            condition,
+        }
+    }
+
+    /// Restore G2's and D's trainers from a checkpoint written by [`save`](Self::save).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume(
+        g_template: Stage2Net,
+        d_template: Discriminator,
+        config: TrainConfig,
+        dir: &Path,
+        g1: Stage1Net,
+        s: Silhouette,
+        losses: Stage2LossConfig,
+        condition: Condition,
+    ) -> Result<Self, CheckpointError> {
+        let g = Trainer::resume(g_template, config.clone(), dir)?;
+        let d = Trainer::resume(d_template, config, &dir.join(DISCRIMINATOR_DIR))?;
+        Ok(Self::new(g, d, g1, s, losses, condition))
+    }
+
+    /// Write G2's state into `dir` and D's into `dir/discriminator`.
+    pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
+        self.g.save(dir)?;
+        self.d.save(&dir.join(DISCRIMINATOR_DIR))
+    }
+
+    /// The frozen silhouette network (for tests and reports).
+    pub fn silhouette(&self) -> &Silhouette {
+        &self.s
+    }
+
+    /// G2's input for `occluded` (`[B, 3, H, W]`): the occluded image and, per the
+    /// condition, the frozen G1's texture map or its silhouette (no gradient).
+    pub fn input(&self, occluded: Tensor<4>) -> Result<Tensor<4>, TrainError> {
+        let condition = match self.condition {
+            Condition::None => None,
+            c => condition_tensor(c, &self.g1.try_forward(occluded.clone())?).map(Tensor::detach),
+        };
+        Ok(stage2_input(occluded, condition))
+    }
+
+    /// One D update and one G2 update on `batch`. Returns [`LOSS_NAMES`]' values (the
+    /// unweighted terms; a term whose weight is 0 is not computed and reads 0).
+    pub fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
+        let input = self.input(batch.occluded)?;
+        let w = self.losses.clone();
+        let patches = if w.patch_weight != 0.0 {
+            Some(PatchTargets::from_masks(
+                batch.mask,
+                w.patch_size,
+                w.patch_stride,
+            )?)
+        } else {
+            None
+        };
+        let clean = batch.clean;
+        let Self { g, d, s, .. } = self;
+        let mut d_value = 0.0;
+        let mut values = g.step_with(|g2| {
+            let out = g2.try_forward(input)?;
+            let device = out.restored.device();
+            let zero = || Tensor::<1>::zeros([1], &device);
+            let adversarial = if w.adversarial_weight != 0.0 {
+                let fake = out.restored.clone().detach();
+                let real = clean.clone();
+                d_value = d.step_with(|dm| {
+                    Ok(vec![discriminator_loss(dm.forward(real), dm.forward(fake))])
+                })?[0];
+                generator_adversarial_loss(d.model.forward(out.restored.clone()))
+            } else {
+                zero()
+            };
+            let reconstruction = reconstruction_loss(clean.clone(), out.restored.clone());
+            let silhouette = if w.silhouette_weight != 0.0 {
+                silhouette_feature_loss(s, out.foreground.clone(), clean.clone())
+            } else {
+                zero()
+            };
+            let patch = match &patches {
+                Some(t) => background_patch_loss(out.background.clone(), clean.clone(), t),
+                None => zero(),
+            };
+            let total = reconstruction
+                .clone()
+                .mul_scalar(w.reconstruction_weight)
+                .add(adversarial.clone().mul_scalar(w.adversarial_weight))
+                .add(silhouette.clone().mul_scalar(w.silhouette_weight))
+                .add(patch.clone().mul_scalar(w.patch_weight));
+            Ok(vec![total, reconstruction, adversarial, silhouette, patch])
+        })?;
+        values.push(d_value);
+        Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::seeded_init;
+    use crate::data::{Loader, SampleSource};
+    use crate::silhouette::SilhouetteConfig;
+    use crate::stage1::Stage1Config;
+    use crate::stage2::{DiscriminatorConfig, Stage2Config};
+    use crate::synth::SynthConfig;
+    use crate::test_util::{device, param_values};
+    use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
+
+    fn learner(condition: Condition, losses: Stage2LossConfig, lr: f64) -> Stage2Learner {
+        let dev = device().autodiff();
+        let config = TrainConfig::new().with_batch_size(4).with_learning_rate(lr);
+        let g = seeded_init(Stage2Config::tiny().with_condition(condition).init(&dev), 1);
+        let d = seeded_init(DiscriminatorConfig::new().with_base_width(8).init(&dev), 2);
+        let g1 = seeded_init(Stage1Config::tiny().init(&dev), 3);
+        let s = seeded_init(SilhouetteConfig::tiny().init(&dev), 4);
+        Stage2Learner::new(
+            Trainer::new(g, config.clone()),
+            Trainer::new(d, config),
+            g1,
+            s,
+            losses,
+            condition,
+        )
+    }
+
+    fn loader() -> Loader {
+        let source = SampleSource::Generated {
+            cfg: SynthConfig::new(64).unwrap(),
+            seed: 5,
+            count: 64,
+        };
+        Loader::new(source, OcclusionSpec::new(OcclusionMode::Mixed), 5).unwrap()
+    }
+
+    /// After G2 steps with every loss on, S (and G1) have exactly their old weights, their
+    /// parameters require no gradient, while G2 and D did change.
+    #[test]
+    fn frozen_networks_do_not_move() {
+        let mut l = learner(
+            Condition::Texture,
+            Stage2LossConfig::new()
+                .with_patch_size(8)
+                .with_patch_stride(4),
+            1e-3,
+        );
+        let (s0, g10) = (param_values(&l.s), param_values(&l.g1));
+        let (g0, d0) = (param_values(&l.g.model), param_values(&l.d.model));
+        let data = loader();
+        let dev = device().autodiff();
+        for step in 0..2 {
+            let values = l.learn(data.batch(step, 4, &dev).unwrap()).unwrap();
+            assert_eq!(values.len(), LOSS_NAMES.len());
+            assert!(
+                values.iter().all(|v| v.is_finite() && *v > 0.0),
+                "{values:?}"
+            );
+        }
+        assert_eq!(param_values(&l.s), s0, "S moved");
+        assert_eq!(param_values(&l.g1), g10, "G1 moved");
+        assert_ne!(param_values(&l.g.model), g0, "G2 did not learn");
+        assert_ne!(param_values(&l.d.model), d0, "D did not learn");
+        assert!(!any_requires_grad(&l.s) && !any_requires_grad(&l.g1));
+        assert!(any_requires_grad(&l.g.model));
+    }
+
+    fn any_requires_grad<M: Module>(m: &M) -> bool {
+        use burn::module::{ModuleVisitor, Param};
+        struct Any(bool);
+        impl ModuleVisitor for Any {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0 |= p.val().is_require_grad();
+            }
+        }
+        let mut a = Any(false);
+        m.visit(&mut a);
+        a.0
+    }
+
+    /// L4's gradient reaches G2 through y_f but never S: a backward pass of L4 alone gives
+    /// no gradient for any of S's parameters and some for G2's.
+    #[test]
+    fn silhouette_loss_has_no_gradient_for_s() {
+        use burn::module::{ModuleVisitor, Param};
+        let l = learner(Condition::None, Stage2LossConfig::new(), 1e-3);
+        let dev = device().autodiff();
+        let x = Tensor::<4>::random(
+            [1, 3, 64, 64],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &dev,
+        );
+        let out = l.g.model.forward(x.clone());
+        let grads = silhouette_feature_loss(&l.s, out.foreground, x).backward();
+        struct Count<'a>(&'a burn::tensor::Gradients, usize, usize);
+        impl ModuleVisitor for Count<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                match p.val().grad(self.0) {
+                    Some(_) => self.1 += 1,
+                    None => self.2 += 1,
+                }
+            }
+        }
+        let mut s_count = Count(&grads, 0, 0);
+        l.s.visit(&mut s_count);
+        assert_eq!(s_count.1, 0, "S got gradients");
+        let mut g_count = Count(&grads, 0, 0);
+        l.g.model.visit(&mut g_count);
+        assert!(g_count.1 > 0, "G2 got no gradient");
+    }
+
+    #[test]
+    fn disabled_terms_read_zero_and_skip_d() {
+        let losses = Stage2LossConfig::new()
+            .with_adversarial_weight(0.0)
+            .with_silhouette_weight(0.0)
+            .with_patch_weight(0.0);
+        let mut l = learner(Condition::Silhouette, losses, 1e-3);
+        let d0 = param_values(&l.d.model);
+        let values = l
+            .learn(loader().batch(0, 4, &device().autodiff()).unwrap())
+            .unwrap();
+        assert!(values[1] > 0.0);
+        assert_eq!(&values[2..], &[0.0, 0.0, 0.0, 0.0]);
+        assert!((values[0] - values[1]).abs() < 1e-6, "total = L2 alone");
+        assert_eq!(param_values(&l.d.model), d0, "D trained with L3 off");
+    }
+}
