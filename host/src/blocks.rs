@@ -52,6 +52,11 @@ impl ConvBlockConfig {
 }
 
 impl ConvBlock {
+    /// The convolution and LeakyReLU slope, for the ONNX exporter.
+    pub(crate) fn parts(&self) -> (&Conv2d, f64) {
+        (&self.conv, self.act.negative_slope)
+    }
+
     /// `[B, Cin, H, W]` → `[B, Cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.act.forward(self.conv.forward(x))
@@ -89,6 +94,11 @@ impl DownConfig {
 }
 
 impl Down {
+    /// The convolution and LeakyReLU slope, for the ONNX exporter.
+    pub(crate) fn parts(&self) -> (&Conv2d, f64) {
+        (&self.conv, self.act.negative_slope)
+    }
+
     /// `[B, Cin, H, W]` → `[B, Cout, H/2, W/2]` (H and W even).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.act.forward(self.conv.forward(x))
@@ -131,6 +141,11 @@ impl UpConfig {
 }
 
 impl Up {
+    /// The convolution and LeakyReLU slope, for the ONNX exporter.
+    pub(crate) fn parts(&self) -> (&Conv2d, f64) {
+        (&self.conv, self.act.negative_slope)
+    }
+
     /// `[B, Cin, H, W]` → `[B, Cout, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.act.forward(self.conv.forward(upsample_nearest2x(x)))
@@ -163,6 +178,11 @@ impl HeadConfig {
 }
 
 impl Head {
+    /// The 1x1 convolution, for the ONNX exporter.
+    pub(crate) fn conv(&self) -> &Conv2d {
+        &self.conv
+    }
+
     /// `[B, Cin, H, W]` → `[B, Cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.conv.forward(x)

@@ -118,19 +118,19 @@ impl Stage1Config {
 ///
 /// Layer order (input to output): `stem` (ConvBlock) → for each level `Down` then
 /// `ConvBlock` → for each level, deepest first, `Up`, concat with the encoder feature of
-/// the same size, `ConvBlock` → heads.
+/// the same size, `ConvBlock` → heads. Fields are crate-visible for the ONNX exporter.
 #[derive(Module, Debug)]
 pub struct Stage1Net {
-    stem: ConvBlock,
-    down: Vec<Down>,
-    down_conv: Vec<ConvBlock>,
-    up: Vec<Up>,
-    up_conv: Vec<ConvBlock>,
-    part_head: Head,
-    uv_head: Head,
-    albedo_head: Head,
-    in_channels: usize,
-    depth: usize,
+    pub(crate) stem: ConvBlock,
+    pub(crate) down: Vec<Down>,
+    pub(crate) down_conv: Vec<ConvBlock>,
+    pub(crate) up: Vec<Up>,
+    pub(crate) up_conv: Vec<ConvBlock>,
+    pub(crate) part_head: Head,
+    pub(crate) uv_head: Head,
+    pub(crate) albedo_head: Head,
+    pub(crate) in_channels: usize,
+    pub(crate) depth: usize,
 }
 
 /// The three outputs of G1.

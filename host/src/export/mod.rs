@@ -1,0 +1,374 @@
+//! Export of the inference path to ONNX for the device (tract): G1 and G2 as two graphs,
+//! f32 or int8, with the shared [`Manifest`].
+//!
+//! burn can import ONNX but not export it, so the graphs are written here from the
+//! weights of our own fixed architectures: [`onnx`] is the protobuf writer (one method per
+//! operator kind), [`emit`] lowers each block kind, [`stage1`] and [`stage2`] are the two
+//! networks, [`quantise`] and [`calibrate`] make the int8 variant, and [`runtime`] loads
+//! the result in tract exactly as the device does.
+//!
+//! Two graphs rather than one fused graph: the device times and swaps the stages
+//! separately (G1 alone for a texture-map preview, G2 re-run without G1 on a static
+//! subject), and the ablations (G2 conditioned on a silhouette or on nothing) reuse G1 or
+//! drop it without a second export of the same weights.
+
+pub mod calibrate;
+pub mod emit;
+pub mod inspect;
+pub mod onnx;
+pub mod parity;
+pub mod quantise;
+pub mod runtime;
+pub mod stage1;
+pub mod stage2;
+
+use std::path::{Path, PathBuf};
+
+use unveil_shared::manifest::{
+    self, Calibration, Condition, Manifest, ManifestError, ModelFile, Quantisation, Role,
+    MANIFEST_BIN, MANIFEST_JSON, MANIFEST_VERSION,
+};
+use unveil_shared::texture::{CH_I, NUM_PARTS, TEXTURE_CHANNELS};
+use unveil_shared::Normalisation;
+
+use self::emit::{Numerics, Probe};
+use self::quantise::ConvRanges;
+use self::runtime::Runner;
+use crate::stage1::{ShapeError, Stage1Net};
+use crate::stage2::Stage2Net;
+
+/// File name of G1's graph inside a model folder.
+pub const STAGE1_FILE: &str = "stage1.onnx";
+/// File name of G2's graph inside a model folder.
+pub const STAGE2_FILE: &str = "stage2.onnx";
+
+/// Everything that can go wrong while exporting or loading an exported model.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    #[error("architecture not exportable: {0}")]
+    Architecture(String),
+    #[error("cannot read the weights: {0}")]
+    Weights(String),
+    #[error("ONNX graph rejected by tract: {0}")]
+    Onnx(String),
+    #[error("bad graph input: {0}")]
+    Input(String),
+    #[error("tract failed to run the graph: {0}")]
+    Run(String),
+    #[error("calibration has ranges for {found} convolutions, the graph has {expected}")]
+    CalibrationMismatch { expected: usize, found: usize },
+    #[error("no calibration samples")]
+    NoCalibrationSamples,
+    #[error("model condition {condition:?} needs {expected} G2 input channels, the network has {actual}")]
+    Condition {
+        condition: Condition,
+        expected: usize,
+        actual: usize,
+    },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the JSON manifest: {0}")]
+    Json(String),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a model folder is, besides its weights.
+#[derive(Debug, Clone)]
+pub struct ExportSpec {
+    /// Model name recorded in the manifest (e.g. `default`).
+    pub name: String,
+    /// Fixed input size of both graphs.
+    pub height: usize,
+    pub width: usize,
+    /// What G2 is conditioned on.
+    pub condition: Condition,
+    /// SHA-256 of the training configurations the weights came from.
+    pub training_config_sha256: [u8; 32],
+}
+
+/// The two encoded graphs of a model folder.
+#[derive(Debug, Clone)]
+pub struct Graphs {
+    pub stage1: Vec<u8>,
+    pub stage2: Vec<u8>,
+}
+
+/// G1 and G2 as f32 ONNX.
+pub fn export_f32(
+    g1: &Stage1Net,
+    g2: &Stage2Net,
+    spec: &ExportSpec,
+) -> Result<Graphs, ExportError> {
+    let (s1, _) = stage1::stage1_graph(g1, spec.height, spec.width, Numerics::Float)?;
+    let (s2, _) =
+        stage2::stage2_graph(g2, spec.condition, spec.height, spec.width, Numerics::Float)?;
+    Ok(Graphs {
+        stage1: onnx::encode(&s1),
+        stage2: onnx::encode(&s2),
+    })
+}
+
+/// Calibrated activation ranges of both graphs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranges {
+    pub stage1: Vec<ConvRanges>,
+    pub stage2: Vec<ConvRanges>,
+}
+
+/// Calibrate both graphs on `images` (occluded images, CHW, normalised like the graph
+/// input): G1 on the images, G2 on the images with the condition G1 (f32, in tract)
+/// predicts for them. `on_sample` is called once per image and stage (2 × images calls,
+/// for progress).
+pub fn calibrate(
+    g1: &Stage1Net,
+    g2: &Stage2Net,
+    spec: &ExportSpec,
+    images: &[Vec<f32>],
+    method: Calibration,
+    mut on_sample: impl FnMut(),
+) -> Result<Ranges, ExportError> {
+    if images.is_empty() {
+        return Err(ExportError::NoCalibrationSamples);
+    }
+    let (h, w) = (spec.height, spec.width);
+    let (s1, p1) = stage1::stage1_graph(g1, h, w, Numerics::Probe)?;
+    let (s2, p2) = stage2::stage2_graph(g2, spec.condition, h, w, Numerics::Probe)?;
+    let (o1, o2) = (probe_outputs(&s1, &p1)?, probe_outputs(&s2, &p2)?);
+    let r1 = Runner::load(&onnx::encode(&s1))?;
+    let r2 = Runner::load(&onnx::encode(&s2))?;
+    // G1's texture maps (its contract output, exposed next to the probes) feed G2.
+    let texture_output = output_index(&s1, unveil_shared::manifest::io::TEXTURE)?;
+    let mut textures = Vec::with_capacity(images.len());
+    let stage1 = calibrate::collect_ranges(
+        &r1,
+        &o1,
+        images.iter().map(|img| Ok(vec![img.clone()])),
+        method,
+        |mut outputs| {
+            if texture_output < outputs.len() {
+                textures.push(outputs.swap_remove(texture_output));
+            }
+            on_sample();
+        },
+    )?;
+    let stage2 = calibrate::collect_ranges(
+        &r2,
+        &o2,
+        images
+            .iter()
+            .zip(&textures)
+            .map(|(img, tex)| Ok(stage2_inputs(spec.condition, img, tex))),
+        method,
+        |_| on_sample(),
+    )?;
+    Ok(Ranges { stage1, stage2 })
+}
+
+/// G2's graph inputs for `condition`: the image, then the condition planes derived from
+/// G1's texture map (all of it, its silhouette `part > 0`, or nothing).
+pub fn stage2_inputs(condition: Condition, image: &[f32], texture: &[f32]) -> Vec<Vec<f32>> {
+    let plane = texture.len() / TEXTURE_CHANNELS.max(1);
+    match condition {
+        Condition::Texture => vec![image.to_vec(), texture.to_vec()],
+        Condition::Silhouette => {
+            let part = texture.get(CH_I * plane..(CH_I + 1) * plane).unwrap_or(&[]);
+            vec![
+                image.to_vec(),
+                part.iter().map(|&p| f32::from(u8::from(p > 0.0))).collect(),
+            ]
+        }
+        Condition::None => vec![image.to_vec()],
+    }
+}
+
+/// Index of the graph output `name`.
+fn output_index(model: &tract_onnx::pb::ModelProto, name: &str) -> Result<usize, ExportError> {
+    model
+        .graph
+        .as_ref()
+        .and_then(|g| g.output.iter().position(|o| o.name == name))
+        .ok_or_else(|| ExportError::Architecture(format!("{name} is not a graph output")))
+}
+
+/// Indices of each probe's input and output among the graph's outputs.
+fn probe_outputs(
+    model: &tract_onnx::pb::ModelProto,
+    probes: &[Probe],
+) -> Result<Vec<(usize, usize)>, ExportError> {
+    probes
+        .iter()
+        .map(|p| {
+            Ok((
+                output_index(model, &p.input)?,
+                output_index(model, &p.output)?,
+            ))
+        })
+        .collect()
+}
+
+/// G1 and G2 as int8 ONNX from calibrated ranges.
+pub fn export_int8(
+    g1: &Stage1Net,
+    g2: &Stage2Net,
+    spec: &ExportSpec,
+    ranges: &Ranges,
+) -> Result<Graphs, ExportError> {
+    let (h, w) = (spec.height, spec.width);
+    let (s1, _) = stage1::stage1_graph(g1, h, w, Numerics::Int8(&ranges.stage1))?;
+    let (s2, _) = stage2::stage2_graph(g2, spec.condition, h, w, Numerics::Int8(&ranges.stage2))?;
+    Ok(Graphs {
+        stage1: onnx::encode(&s1),
+        stage2: onnx::encode(&s2),
+    })
+}
+
+/// Write `graphs` and their manifest (`manifest.bin` + `manifest.json`) into `dir`
+/// (created if missing); returns the manifest.
+pub fn write_folder(
+    dir: &Path,
+    spec: &ExportSpec,
+    graphs: &Graphs,
+    quantisation: Quantisation,
+) -> Result<Manifest, ExportError> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let size = |v: usize| {
+        u16::try_from(v).map_err(|_| ManifestError::Size {
+            width: u16::MAX,
+            height: u16::MAX,
+        })
+    };
+    let mut models = Vec::new();
+    for (role, file, bytes) in [
+        (Role::Stage1, STAGE1_FILE, &graphs.stage1),
+        (Role::Stage2, STAGE2_FILE, &graphs.stage2),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, bytes).map_err(io_error(&path))?;
+        models.push(ModelFile {
+            role,
+            file: file.to_string(),
+            sha256: manifest::sha256(bytes),
+        });
+    }
+    let m = Manifest {
+        version: MANIFEST_VERSION,
+        name: spec.name.clone(),
+        width: size(spec.width)?,
+        height: size(spec.height)?,
+        normalisation: Normalisation::default(),
+        texture_channels: TEXTURE_CHANNELS as u8,
+        num_parts: NUM_PARTS as u8,
+        condition: spec.condition,
+        quantisation,
+        models,
+        training_config_sha256: spec.training_config_sha256,
+    };
+    m.validate()?;
+    // The manifest last: a folder with a manifest is complete.
+    let json = serde_json::to_string_pretty(&m).map_err(|e| ExportError::Json(e.to_string()))?;
+    let json_path = dir.join(MANIFEST_JSON);
+    std::fs::write(&json_path, json + "\n").map_err(io_error(&json_path))?;
+    let bin_path = dir.join(MANIFEST_BIN);
+    std::fs::write(&bin_path, m.to_bytes()?).map_err(io_error(&bin_path))?;
+    Ok(m)
+}
+
+/// How [`export_folder`] quantises.
+#[derive(Debug, Clone)]
+pub enum Precision<'a> {
+    Float32,
+    /// Static int8, calibrated on these occluded images (CHW, normalised).
+    Int8 {
+        calibration: Calibration,
+        images: &'a [Vec<f32>],
+    },
+}
+
+/// Export G1 and G2 into a complete model folder: `stage1.onnx`, `stage2.onnx`,
+/// `manifest.bin`, `manifest.json`.
+pub fn export_folder(
+    dir: &Path,
+    g1: &Stage1Net,
+    g2: &Stage2Net,
+    spec: &ExportSpec,
+    precision: Precision,
+    on_sample: impl FnMut(),
+) -> Result<Manifest, ExportError> {
+    let expected = 3 + spec.condition.channels();
+    if g2.in_channels != expected {
+        return Err(ExportError::Condition {
+            condition: spec.condition,
+            expected,
+            actual: g2.in_channels,
+        });
+    }
+    match precision {
+        Precision::Float32 => {
+            write_folder(dir, spec, &export_f32(g1, g2, spec)?, Quantisation::Float32)
+        }
+        Precision::Int8 {
+            calibration,
+            images,
+        } => {
+            let ranges = calibrate(g1, g2, spec, images, calibration, on_sample)?;
+            let graphs = export_int8(g1, g2, spec, &ranges)?;
+            let samples = u32::try_from(images.len()).unwrap_or(u32::MAX);
+            write_folder(
+                dir,
+                spec,
+                &graphs,
+                Quantisation::Int8Qdq {
+                    calibration,
+                    samples,
+                },
+            )
+        }
+    }
+}
+
+/// A model folder loaded on the host the way the device loads it: manifest decoded and
+/// validated, every file's SHA-256 checked, both graphs parsed and optimised by tract.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub manifest: Manifest,
+    pub stage1: Runner,
+    pub stage2: Runner,
+}
+
+/// Load and check the model folder `dir`.
+pub fn load_folder(dir: &Path) -> Result<LoadedModel, ExportError> {
+    let bin_path = dir.join(MANIFEST_BIN);
+    let bytes = std::fs::read(&bin_path).map_err(io_error(&bin_path))?;
+    let manifest = Manifest::from_bytes(&bytes)?;
+    let runner = |role: Role| -> Result<Runner, ExportError> {
+        let file = manifest
+            .model(role)
+            .ok_or(ManifestError::MissingModel(role))?;
+        let path = dir.join(&file.file);
+        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+        Manifest::verify(file, &bytes)?;
+        Runner::load(&bytes)
+    };
+    let stage1 = runner(Role::Stage1)?;
+    let stage2 = runner(Role::Stage2)?;
+    Ok(LoadedModel {
+        manifest,
+        stage1,
+        stage2,
+    })
+}

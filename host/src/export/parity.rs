@@ -1,0 +1,128 @@
+//! Comparisons between burn, the f32 graphs and the int8 graphs: the numbers the parity
+//! tests, the bench and `unveil export --check` report.
+
+use burn::prelude::*;
+use unveil_shared::manifest::Condition;
+
+use super::runtime::Runner;
+use super::{stage2_inputs, ExportError};
+use crate::stage1::Stage1Net;
+use crate::stage2::{condition_tensor, stage2_input, Stage2Net};
+
+/// G1 then G2 in burn on one image `[3, H, W]` (CHW, normalised): the texture map and
+/// G2's `restored`, `foreground`, `background`, `alpha`, each flattened, in the graph
+/// contract's output order.
+pub fn burn_pipeline(
+    g1: &Stage1Net,
+    g2: &Stage2Net,
+    condition: Condition,
+    image: &[f32],
+    height: usize,
+    width: usize,
+    device: &Device,
+) -> Result<(Vec<f32>, [Vec<f32>; 4]), ExportError> {
+    let x = Tensor::<4>::from_data(
+        TensorData::new(image.to_vec(), [1, 3, height, width]),
+        device,
+    );
+    let out1 = g1.try_forward(x.clone())?;
+    let texture = flat(out1.texture_map())?;
+    let out2 = g2.try_forward(stage2_input(x, condition_tensor(condition, &out1)))?;
+    Ok((
+        texture,
+        [
+            flat(out2.restored)?,
+            flat(out2.foreground)?,
+            flat(out2.background)?,
+            flat(out2.alpha)?,
+        ],
+    ))
+}
+
+/// G1 then G2 in tract (the device's path) on one image; same layout as [`burn_pipeline`].
+pub fn tract_pipeline(
+    stage1: &Runner,
+    stage2: &Runner,
+    condition: Condition,
+    image: &[f32],
+) -> Result<(Vec<f32>, [Vec<f32>; 4]), ExportError> {
+    let texture = stage1.run(&[image])?.into_iter().next().unwrap_or_default();
+    let inputs = stage2_inputs(condition, image, &texture);
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut out = stage2.run(&refs)?.into_iter();
+    let mut next = || out.next().unwrap_or_default();
+    Ok((texture, [next(), next(), next(), next()]))
+}
+
+fn flat(t: Tensor<4>) -> Result<Vec<f32>, ExportError> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| ExportError::Weights(format!("{e:?}")))
+}
+
+/// Largest absolute difference (infinite when the lengths differ or a value is NaN).
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return f32::INFINITY;
+    }
+    a.iter().zip(b).fold(0.0f32, |m, (x, y)| {
+        let d = (x - y).abs();
+        if d.is_nan() {
+            f32::INFINITY
+        } else {
+            m.max(d)
+        }
+    })
+}
+
+/// PSNR in dB of two images normalised to [-1, 1] (peak-to-peak 2), over the pixels
+/// where `mask` (one value per pixel, broadcast over channels) is non-zero, or all pixels.
+/// `None` when no pixel is selected or the lengths differ; infinite when identical.
+pub fn psnr_signed(a: &[f32], b: &[f32], mask: Option<&[f32]>) -> Option<f64> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let plane = mask.map_or(a.len(), <[f32]>::len).max(1);
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if mask.is_some_and(|m| m.get(i % plane).copied().unwrap_or(0.0) == 0.0) {
+            continue;
+        }
+        let d = f64::from(x - y);
+        sum += d * d;
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    let mse = sum / n as f64;
+    Some(if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (4.0 / mse).log10()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psnr_of_known_error() {
+        // Error 0.02 everywhere on a peak-to-peak-2 scale: 10·log10(4 / 0.0004) = 40 dB.
+        let a = vec![0.5f32; 12];
+        let b: Vec<f32> = a.iter().map(|v| v + 0.02).collect();
+        let p = psnr_signed(&a, &b, None).unwrap_or(0.0);
+        assert!((p - 40.0).abs() < 1e-3, "{p}");
+        // Masked: only pixel 1 of a 2-pixel, 2-channel image differs, and only it counts.
+        let a = [0.0f32, 0.0, 0.0, 0.0];
+        let b = [0.0f32, 0.2, 0.0, 0.2];
+        let p = psnr_signed(&a, &b, Some(&[0.0, 1.0])).unwrap_or(0.0);
+        assert!((p - 10.0 * (4.0f64 / 0.04).log10()).abs() < 1e-3, "{p}");
+        assert_eq!(psnr_signed(&a, &a, None), Some(f64::INFINITY));
+        assert_eq!(psnr_signed(&a, &b, Some(&[0.0, 0.0])), None);
+        assert_eq!(max_abs_diff(&a, &b), 0.2);
+        assert_eq!(max_abs_diff(&a, &b[..3]), f32::INFINITY);
+    }
+}

@@ -1,0 +1,68 @@
+//! G1 as an ONNX graph: `image` `[1, 3, H, W]` → `texture` `[1, 6, H, W]`, exactly
+//! [`crate::stage1::Stage1Output::texture_map`] (the two-step part label included), so the
+//! device never re-implements the label rule.
+
+use tract_onnx::pb::{self, tensor_proto::DataType};
+use unveil_shared::manifest::io;
+
+use super::emit::{decoder, encoder, Emit, Emitter, Numerics, Probe};
+use super::onnx::GraphBuilder;
+use super::ExportError;
+use crate::stage1::{Stage1Net, NUM_PARTS, TEXTURE_CHANNELS};
+
+/// G1's graph at a fixed `height` × `width`.
+pub fn stage1_graph(
+    net: &Stage1Net,
+    height: usize,
+    width: usize,
+    numerics: Numerics,
+) -> Result<(pb::ModelProto, Vec<Probe>), ExportError> {
+    net.check_input([1, net.in_channels, height, width])?;
+    let mut e = Emitter::new(numerics);
+    let x = e.g.input(
+        io::IMAGE,
+        DataType::Float,
+        &[1, net.in_channels, height, width],
+    );
+    let (z, skips) = encoder(&mut e, &x, &net.stem, &net.down, &net.down_conv)?;
+    let features = decoder(&mut e, &z, &net.up, &net.up_conv, Some(&skips))?;
+    let logits = net.part_head.emit(&mut e, &features)?;
+    let uv = net.uv_head.emit(&mut e, &features)?;
+    let uv = e.g.sigmoid(&uv);
+    let albedo = net.albedo_head.emit(&mut e, &features)?;
+    let albedo = e.g.sigmoid(&albedo);
+    let texture = texture_map(&mut e.g, &logits, &uv, &albedo);
+    let dims = [1, TEXTURE_CHANNELS, height, width];
+    e.g.output(&texture, io::TEXTURE, DataType::Float, Some(&dims));
+    e.finish(
+        "unveil_stage1",
+        "Unveil G1: occluded image in [-1, 1] -> texture map (I/24, U, V, albedo RGB).",
+    )
+}
+
+/// The texture map from G1's heads, as [`crate::stage1::Stage1Output::texture_map`]
+/// computes it: subject where `logit_bg < logsumexp(part logits)` (max-shifted, like
+/// burn), part = first argmax over parts + 1, channel 0 = part / 24, U, V and albedo
+/// zeroed off the subject.
+fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> String {
+    let background = g.slice_channels(logits, 0, 1);
+    let parts = g.slice_channels(logits, 1, NUM_PARTS);
+    let best = g.argmax_channels(&parts);
+    let best = g.cast(&best, DataType::Float);
+    let one = g.const_f32("one", &[], &[1.0]);
+    let best = g.add(&best, &one);
+    let peak = g.reduce_max_channels(&parts);
+    let shifted = g.sub(&parts, &peak);
+    let exp = g.exp(&shifted);
+    let sum = g.reduce_sum_channels(&exp);
+    let log = g.log(&sum);
+    let logsumexp = g.add(&log, &peak);
+    let subject = g.less(&background, &logsumexp);
+    let subject = g.cast(&subject, DataType::Float);
+    let label = g.mul(&best, &subject);
+    let parts_count = g.const_f32("num_parts", &[], &[NUM_PARTS as f32]);
+    let part = g.div(&label, &parts_count);
+    let uv = g.mul(uv, &subject);
+    let albedo = g.mul(albedo, &subject);
+    g.concat(&[&part, &uv, &albedo], 1)
+}
