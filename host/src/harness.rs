@@ -504,8 +504,15 @@ fn frozen_networks(
     };
     let g1_dir = need(&config.stage1_run, "stage1")?;
     let s_dir = need(&config.silhouette_run, "silhouette")?;
-    let g1_config = load_run_config(&g1_dir)?;
-    let s_config = load_run_config(&s_dir)?;
+    let load = |dir: &Path, what: &str| match load_run_config(dir) {
+        Err(HarnessError::NothingToResume(_)) => Err(HarnessError::Missing(format!(
+            "{}: no trained {what} run here (train it first: unveil train {what})",
+            dir.display()
+        ))),
+        other => other,
+    };
+    let g1_config = load(&g1_dir, "stage1")?;
+    let s_config = load(&s_dir, "silhouette")?;
     for (dir, cfg, want) in [
         (&g1_dir, &g1_config, Network::Stage1),
         (&s_dir, &s_config, Network::Silhouette),

@@ -188,3 +188,74 @@ fn help_explains_commands() {
         assert!(text.contains(flag), "{flag} missing from help: {text}");
     }
 }
+
+/// `train all` trains the four networks in order into one folder, a second call skips
+/// them all, and `eval stage2` compares the restored images with the occluded input.
+#[test]
+fn train_all_then_eval_stage2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let root_s = root.to_str().unwrap();
+    let common = [
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--samples",
+        "8",
+        "--out",
+        root_s,
+    ];
+    let train = |extra: &[&str]| unveil(&[&["train", "all"], &common[..], extra].concat());
+    let out = train(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["extractor", "silhouette", "stage1", "stage2"] {
+        assert!(
+            root.join(name).join("model.bpk").is_file(),
+            "{name} not trained"
+        );
+    }
+    let again = train(&[]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(text.matches("skipped").count(), 4, "{text}");
+
+    let report = tmp.path().join("eval");
+    let g2 = root.join("stage2");
+    let out = unveil(&[
+        "eval",
+        "stage2",
+        "--model",
+        g2.to_str().unwrap(),
+        "--model",
+        g2.to_str().unwrap(),
+        "--samples",
+        "4",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = fs::read_to_string(report.join("eval_stage2.md")).unwrap();
+    assert!(md.contains("| occluded input |"), "{md}");
+    assert_eq!(md.matches("| G2 stage2 (texture) |").count(), 2, "{md}");
+    let csv = fs::read_to_string(report.join("eval_stage2.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "header + 3 rows: {csv}");
+    assert!(report.join("eval_stage2.png").is_file());
+
+    // A stage-2 run without trained G1/S is a one-line error.
+    let lonely = tmp.path().join("lonely");
+    let out = unveil(&[
+        "train",
+        "stage2",
+        "--preset",
+        "tiny",
+        "--steps",
+        "1",
+        "--out",
+        lonely.to_str().unwrap(),
+        "--stage1",
+        tmp.path().join("nope").to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, "no trained stage1 run here");
+}
