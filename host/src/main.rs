@@ -14,12 +14,13 @@ use unveil_host::data::Loader;
 use unveil_host::data::SampleSource;
 use unveil_host::dataset::{self, Manifest, Provenance};
 use unveil_host::eval;
+use unveil_host::export;
 use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
 use unveil_host::sheet;
 use unveil_host::stage2::Condition;
 use unveil_host::synth::{self, SubjectSource, SynthConfig};
-use unveil_shared::manifest::Calibration;
 use unveil_host::train::{BackendKind, TrainConfig};
+use unveil_shared::manifest::Calibration;
 
 /// Unveil restores the hidden parts of people in camera images. This tool makes the
 /// training data, trains and evaluates the networks, and exports them for the device.
@@ -226,6 +227,10 @@ struct DemoArgs {
     /// Occlusion mode; default cycles through all modes, one per row.
     #[arg(long)]
     occlusion: Option<OcclusionMode>,
+    /// Exported model folder that restores each occluded image (run in tract, as on the
+    /// camera); skipped with a note when absent or made for another --size.
+    #[arg(long, value_name = "DIR", default_value = "models/default")]
+    models: PathBuf,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -375,6 +380,7 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
     .iter()
     .map(|name| name.parse())
     .collect::<Result<_, _>>()?;
+    let restorer = demo_models(&args.models, data.size())?;
     let mut rows = Vec::with_capacity(data.len());
     for i in 0..data.len() {
         let sample = data.get(i)?;
@@ -386,24 +392,84 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
             &OcclusionSpec::new(mode),
             seed,
         )?;
-        rows.push(vec![
+        let mut row = vec![
             sample.image,
-            occluded.image,
+            occluded.image.clone(),
             sheet::mask_rgb(&occluded.mask),
             sheet::iuv_rgb(&sample.iuv),
             sample.albedo,
             sheet::mask_rgb(&sample.mask),
-        ]);
+        ];
+        if let Some(model) = &restorer {
+            let (texture, restored) = demo_restore(model, &occluded.image)?;
+            row.push(texture);
+            row.push(restored);
+        }
+        rows.push(row);
     }
     let sheet_path = args.out.join("contact_sheet.png");
-    let titles = ["image", "occluded", "hidden", "IUV", "albedo", "silhouette"];
+    let mut titles = vec!["image", "occluded", "hidden", "IUV", "albedo", "silhouette"];
+    if restorer.is_some() {
+        titles.extend(["G1 IUV", "restored"]);
+    }
     let picture = sheet::stack(&[sheet::header(&titles, data.size()), sheet::compose(&rows)]);
     dataset::write_rgb8(&sheet_path, &picture)?;
     println!(
-        "contact sheet: {} (columns: image, occluded, occlusion mask, IUV, albedo, silhouette)",
-        sheet_path.display()
+        "contact sheet: {} (columns: {})",
+        sheet_path.display(),
+        titles.join(", ")
     );
     Ok(())
+}
+
+/// The demo's model folder, if it exists and fits `size`.
+fn demo_models(dir: &Path, size: usize) -> Result<Option<export::LoadedModel>> {
+    if !dir.join(unveil_shared::manifest::MANIFEST_BIN).is_file() {
+        println!(
+            "note: no models in {}; the sheet has no restored column",
+            dir.display()
+        );
+        return Ok(None);
+    }
+    let model = export::load_folder(dir).with_context(|| format!("{}", dir.display()))?;
+    let m = &model.manifest;
+    if (usize::from(m.width), usize::from(m.height)) != (size, size) {
+        println!(
+            "note: {} restores {}x{} images, not {size}x{size}; the sheet has no restored column",
+            dir.display(),
+            m.width,
+            m.height
+        );
+        return Ok(None);
+    }
+    Ok(Some(model))
+}
+
+/// G1's texture map (as IUV colours) and G2's restored image for one occluded image.
+fn demo_restore(
+    model: &export::LoadedModel,
+    occluded: &unveil_shared::ImageU8,
+) -> Result<(unveil_shared::ImageU8, unveil_shared::ImageU8)> {
+    let norm = model.manifest.normalisation;
+    let size = occluded.width;
+    let image = occluded.to_chw(&norm);
+    let texture = model
+        .stage1
+        .run(&[&image])?
+        .into_iter()
+        .next()
+        .context("stage 1 gave no output")?;
+    let inputs = export::stage2_inputs(model.manifest.condition, &image, &texture);
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let restored = model
+        .stage2
+        .run(&refs)?
+        .into_iter()
+        .next()
+        .context("stage 2 gave no output")?;
+    let (iuv, _) = eval::texture_to_planes(&texture, size);
+    let restored = unveil_shared::ImageU8::from_chw(size, size, &restored, &norm)?;
+    Ok((sheet::iuv_rgb(&iuv), restored))
 }
 
 fn cmd_train(args: &TrainArgs) -> Result<()> {
@@ -741,7 +807,9 @@ fn export_source(args: &ExportArgs) -> Result<ExportSource> {
     let mut configs = Vec::new();
     for dir in [&stage1_dir, stage2_dir] {
         let path = dir.join(harness::RUN_FILE);
-        configs.extend(std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?);
+        configs.extend(
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        );
     }
     Ok(ExportSource {
         g1,
@@ -789,12 +857,20 @@ fn cmd_export(args: &ExportArgs) -> Result<()> {
         let images = calibrate::calibration_images(source, args.samples, args.seed, || pb.inc(1))?;
         pb.finish_and_clear();
         let pb = progress(2 * images.len() as u64, "calibrate");
-        let precision = Precision::Int8 { calibration: args.range, images: &images };
+        let precision = Precision::Int8 {
+            calibration: args.range,
+            images: &images,
+        };
         let m = export::export_folder(&args.out, &src.g1, &src.g2, &spec, precision, || pb.inc(1))?;
         pb.finish_and_clear();
         m
     } else {
-        export::write_folder(&args.out, &spec, &f32_graphs, unveil_shared::manifest::Quantisation::Float32)?
+        export::write_folder(
+            &args.out,
+            &spec,
+            &f32_graphs,
+            unveil_shared::manifest::Quantisation::Float32,
+        )?
     };
     let size = |file: &str| std::fs::metadata(args.out.join(file)).map_or(0, |m| m.len());
     let written = size(export::STAGE1_FILE) + size(export::STAGE2_FILE);
@@ -820,6 +896,9 @@ fn cmd_export(args: &ExportArgs) -> Result<()> {
 }
 
 fn cmd_inspect(args: &InspectArgs) -> Result<()> {
-    print!("{}", unveil_host::export::inspect::report(&args.model, args.all)?);
+    print!(
+        "{}",
+        unveil_host::export::inspect::report(&args.model, args.all)?
+    );
     Ok(())
 }
