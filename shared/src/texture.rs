@@ -108,6 +108,19 @@ impl IuvMap {
     }
 }
 
+/// The 2D silhouette condition of the stage-2 ablation from a texture-map tensor
+/// (`[TEXTURE_CHANNELS, H, W]`, CHW): `out[p] = 1` where the part channel is above 0
+/// (any body part), else 0. `out` holds `H·W` values; extra entries on either side are
+/// ignored. Host export, host evaluation and the device all derive it here, so the
+/// silhouette G2 was trained on is the one the camera feeds it.
+pub fn silhouette_plane(texture: &[f32], out: &mut [f32]) {
+    let plane = texture.len() / TEXTURE_CHANNELS;
+    let part = &texture[CH_I * plane..(CH_I + 1) * plane];
+    for (o, &p) in out.iter_mut().zip(part) {
+        *o = if p > 0.0 { 1.0 } else { 0.0 };
+    }
+}
+
 /// Quantise a [0, 1] coordinate to the 16-bit fixed point used in [`IuvMap`].
 pub fn quantise_uv(x: f32) -> u16 {
     (x.clamp(0.0, 1.0) * 65535.0 + 0.5) as u16
@@ -116,6 +129,17 @@ pub fn quantise_uv(x: f32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silhouette_plane_marks_part_pixels() {
+        // 2 pixels: part 0 (U set, must not matter) and part 3.
+        let mut t = vec![0.0f32; TEXTURE_CHANNELS * 2];
+        t[1] = 3.0 / NUM_PARTS as f32;
+        t[2] = 0.7;
+        let mut out = [9.0f32; 2];
+        silhouette_plane(&t, &mut out);
+        assert_eq!(out, [0.0, 1.0]);
+    }
 
     #[test]
     fn tensor_layout_matches_docs() {
