@@ -764,6 +764,9 @@ struct InspectArgs {
     /// List every node of tract's optimised graphs, not just the summary.
     #[arg(long)]
     all: bool,
+    /// Also time one run of each graph per operator kind (one core).
+    #[arg(long)]
+    profile: bool,
 }
 
 /// The networks `unveil export` writes, and the hash of the configurations behind them.
@@ -898,7 +901,7 @@ fn cmd_export(args: &ExportArgs) -> Result<()> {
 fn cmd_inspect(args: &InspectArgs) -> Result<()> {
     print!(
         "{}",
-        unveil_host::export::inspect::report(&args.model, args.all)?
+        unveil_host::export::inspect::report(&args.model, args.all, args.profile)?
     );
     Ok(())
 }

@@ -59,16 +59,33 @@ impl<'a> Emitter<'a> {
 
     /// A 2D convolution of `x` with `conv`'s weights, in this emitter's numeric mode.
     pub fn conv(&mut self, x: &str, conv: &Conv2d) -> Result<String, ExportError> {
+        self.conv_with(x, conv, false)
+    }
+
+    /// [`conv`](Self::conv) of `x` upsampled ×2 (nearest). The upsampling stays in f32
+    /// even in int8: tract resamples f32 with a fast path and 8-bit tensors with a generic
+    /// one that is ~90x slower.
+    pub fn conv_upsampled(&mut self, x: &str, conv: &Conv2d) -> Result<String, ExportError> {
+        self.conv_with(x, conv, true)
+    }
+
+    fn conv_with(&mut self, x: &str, conv: &Conv2d, upsample: bool) -> Result<String, ExportError> {
         let w = conv_weights(conv)?;
         let index = self.convs;
         self.convs += 1;
         match self.numerics {
-            Numerics::Float => Ok(self.g.conv(x, &w)),
-            Numerics::Probe => {
-                let y = self.g.conv(x, &w);
-                let input = self.g.probe(x);
-                let output = self.g.probe(&y);
-                self.probes.push(Probe { input, output });
+            Numerics::Float | Numerics::Probe => {
+                let x = if upsample {
+                    self.g.resize_nearest2x(x)
+                } else {
+                    x.to_string()
+                };
+                let y = self.g.conv(&x, &w);
+                if let Numerics::Probe = self.numerics {
+                    let input = self.g.probe(&x);
+                    let output = self.g.probe(&y);
+                    self.probes.push(Probe { input, output });
+                }
                 Ok(y)
             }
             Numerics::Int8(ranges) => {
@@ -76,11 +93,16 @@ impl<'a> Emitter<'a> {
                     expected: index + 1,
                     found: ranges.len(),
                 })?;
-                let qx = match self.quantised.get(x) {
+                let x = if upsample {
+                    self.g.resize_nearest2x(x)
+                } else {
+                    x.to_string()
+                };
+                let qx = match self.quantised.get(&x) {
                     Some(q) => q.clone(),
                     None => {
-                        let q = quantise::quantize_activation(&mut self.g, x, r.input);
-                        self.quantised.insert(x.to_string(), q.clone());
+                        let q = quantise::quantize_activation(&mut self.g, &x, r.input);
+                        self.quantised.insert(x.clone(), q.clone());
                         q
                     }
                 };
@@ -132,8 +154,7 @@ impl Emit for Down {
 impl Emit for Up {
     fn emit(&self, e: &mut Emitter, x: &str) -> Result<String, ExportError> {
         let (conv, slope) = self.parts();
-        let up = e.g.resize_nearest2x(x);
-        let y = e.conv(&up, conv)?;
+        let y = e.conv_upsampled(x, conv)?;
         Ok(e.g.leaky_relu(&y, slope as f32))
     }
 }

@@ -11,7 +11,7 @@ use super::runtime::Runner;
 use super::{load_folder, ExportError};
 
 /// A readable report of the model folder `dir`; with `all_ops`, every optimised node.
-pub fn report(dir: &Path, all_ops: bool) -> Result<String, ExportError> {
+pub fn report(dir: &Path, all_ops: bool, profile: bool) -> Result<String, ExportError> {
     let model = load_folder(dir)?;
     let m = &model.manifest;
     let mut s = String::new();
@@ -53,6 +53,30 @@ pub fn report(dir: &Path, all_ops: bool) -> Result<String, ExportError> {
             runner.input_shapes()
         );
         describe(&mut s, runner, all_ops)?;
+        if profile {
+            // A seeded input in [-1, 1] for every graph input: timing only.
+            let inputs: Vec<Vec<f32>> = runner
+                .input_shapes()
+                .iter()
+                .map(|shape| {
+                    let n: usize = shape.iter().product();
+                    (0..n).map(|i| ((i as f32) * 0.618).sin()).collect()
+                })
+                .collect();
+            let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+            runner.run(&refs)?; // warm-up
+            let times = runner.profile(&refs)?;
+            let total: f64 = times.iter().map(|t| t.1).sum();
+            let _ = writeln!(s, "  one run, one core: {:.2} ms", total * 1e3);
+            for (op, t) in times.iter().take(12) {
+                let _ = writeln!(
+                    s,
+                    "    {op:<28} {:>8.3} ms {:>5.1}%",
+                    t * 1e3,
+                    100.0 * t / total.max(1e-12)
+                );
+            }
+        }
     }
     Ok(s)
 }

@@ -163,8 +163,8 @@ impl GraphBuilder {
         self.op("Conv", &[x, &weight, &bias], attrs)
     }
 
-    /// `QLinearConv`: `u8` activations and int8 weights with per-output-channel scales,
-    /// `i32` bias at scale `x_scale · w_scale[c]`, `u8` output.
+    /// `QLinearConv`: 8-bit activations and int8 weights with per-output-channel scales,
+    /// `i32` bias at scale `x_scale · w_scale[c]`, 8-bit output (the zero points' type).
     #[allow(clippy::too_many_arguments)]
     pub fn qlinear_conv(
         &mut self,
@@ -193,12 +193,13 @@ impl GraphBuilder {
         )
     }
 
-    /// `QuantizeLinear` to `u8` with a per-tensor scale and zero point.
+    /// `QuantizeLinear` with a per-tensor scale and zero point (whose type, `u8` or `i8`,
+    /// is the output's).
     pub fn quantize(&mut self, x: &str, scale: &str, zero: &str) -> String {
         self.op("QuantizeLinear", &[x, scale, zero], vec![])
     }
 
-    /// `DequantizeLinear` from `u8` with a per-tensor scale and zero point.
+    /// `DequantizeLinear` with a per-tensor scale and zero point.
     pub fn dequantize(&mut self, x: &str, scale: &str, zero: &str) -> String {
         self.op("DequantizeLinear", &[x, scale, zero], vec![])
     }

@@ -127,6 +127,31 @@ impl Runner {
             .collect()
     }
 
+    /// Run once on `inputs` timing every node: seconds per operator name, largest first.
+    pub fn profile(&self, inputs: &[&[f32]]) -> Result<Vec<(String, f64)>, ExportError> {
+        let mut values = TVec::new();
+        for (data, shape) in inputs.iter().zip(&self.input_shapes) {
+            let t = Tensor::from_shape(shape, data)
+                .map_err(|e| ExportError::Input(format!("{e:#}")))?;
+            values.push(t.into_tvalue());
+        }
+        let mut state = tract_onnx::tract_core::plan::SimpleState::new(&self.plan)
+            .map_err(|e| ExportError::Run(format!("{e:#}")))?;
+        let mut times: std::collections::HashMap<String, f64> = Default::default();
+        state
+            .run_plan_with_eval(values, |ctx, op_state, node, input| {
+                let start = std::time::Instant::now();
+                let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                *times.entry(node.op.name().to_string()).or_default() +=
+                    start.elapsed().as_secs_f64();
+                out
+            })
+            .map_err(|e| ExportError::Run(format!("{e:#}")))?;
+        let mut times: Vec<(String, f64)> = times.into_iter().collect();
+        times.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(times)
+    }
+
     /// Every node of the optimised graph, in evaluation order.
     pub fn optimised_ops(&self) -> Result<Vec<OptimisedOp>, ExportError> {
         let m = &self.model;
