@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use unveil_device::alloc_count::CountingAlloc;
 use unveil_device::bench::{self, BenchResult};
+use unveil_device::fixture::Fixture;
 use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, STAGES};
 use unveil_device::serve::{ServeConfig, Server};
@@ -60,6 +61,31 @@ enum Command {
         #[arg(long, hide = true)]
         child: bool,
     },
+    /// Write a small random-weight model folder that follows the graph contract, for
+    /// trying the runtime before trained models exist.
+    Fixture {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 128)]
+        size: u16,
+        /// Hidden channels of each graph's first convolution.
+        #[arg(long, default_value_t = 16)]
+        hidden: usize,
+        #[arg(long)]
+        int8: bool,
+    },
+    /// Restore live frames from a V4L2 camera into a folder of PNGs.
+    #[cfg(feature = "camera")]
+    Camera {
+        #[arg(long, default_value = "models/default")]
+        models: PathBuf,
+        #[arg(long, default_value = "/dev/video0")]
+        device: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        frames: usize,
+    },
     /// Serve a camera over the framed link on a serial port or a Unix socket.
     Serve {
         #[arg(long, default_value = "models/default")]
@@ -104,6 +130,31 @@ fn main() -> Result<()> {
                 bench_all(&models, frames, warmup)?;
             }
         }
+        Command::Fixture {
+            out,
+            size,
+            hidden,
+            int8,
+        } => {
+            let fixture = Fixture {
+                width: size,
+                height: size,
+                hidden,
+                int8,
+                ..Fixture::tiny()
+            };
+            fixture
+                .write(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote fixture model folder {}", out.display());
+        }
+        #[cfg(feature = "camera")]
+        Command::Camera {
+            models,
+            device,
+            out,
+            frames,
+        } => camera(&models, &device, &out, frames)?,
         Command::Serve {
             models,
             serial,
@@ -251,6 +302,34 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
         "allocs/frame per stage ({}); stage1/stage2 are tract's own output tensors",
         STAGES.join("/")
     );
+}
+
+#[cfg(feature = "camera")]
+fn camera(models: &Path, device: &Path, out: &Path, frames: usize) -> Result<()> {
+    use unveil_device::camera::Camera;
+    use unveil_shared::ImageU8;
+    let mut pipeline = Pipeline::new(load(models)?)?;
+    let (w, h) = pipeline.model().size();
+    let mut cam = Camera::open(device, w as u32, h as u32)
+        .with_context(|| format!("opening {}", device.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (cw, ch) = cam.size();
+    println!("{}: {cw}x{ch}, model {w}x{h}", device.display());
+    let mut raw = ImageU8::new(cw, ch, 3);
+    let started = std::time::Instant::now();
+    for i in 0..frames {
+        cam.next_frame(&mut raw)?;
+        let input = raw.resize_bilinear(w, h)?;
+        pipeline.restore(&input, None)?;
+        let dest = out.join(format!("frame_{i:05}.png"));
+        source::save_rgb(&dest, pipeline.output())?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{frames} frames in {secs:.1} s ({:.1} fps incl. capture and PNG writing)",
+        frames as f64 / secs
+    );
+    Ok(())
 }
 
 fn serve(

@@ -316,12 +316,17 @@ where
 
     /// Queue a complete frame and `Ack` it; a frame evicted to make room gets `Busy`.
     fn enqueue<W: Write>(&self, id: u32, bytes: &[u8], writer: &Mutex<W>) -> io::Result<()> {
-        let mut st = lock(&self.state);
-        let Some(mut image) = st.pool.pop() else {
-            drop(st);
+        let Some(mut image) = lock(&self.state).pool.pop() else {
             return self.error(writer, id, ErrorCode::Busy);
         };
         image.data.copy_from_slice(bytes);
+        // Ack before the worker can see the frame, so it always precedes the restored chunks.
+        let acked = send(writer, &Message::Ack { frame: id });
+        let mut st = lock(&self.state);
+        if acked.is_err() {
+            let _ = st.pool.push(image);
+            return acked;
+        }
         let evicted = st.queue.push(Frame { id, image }).map(|old| {
             st.counters.dropped = st.counters.dropped.wrapping_add(1);
             let _ = st.pool.push(old.image);
@@ -329,10 +334,10 @@ where
         });
         drop(st);
         self.work.notify_all();
-        if let Some(old) = evicted {
-            self.error(writer, old, ErrorCode::Busy)?;
+        match evicted {
+            Some(old) => self.error(writer, old, ErrorCode::Busy),
+            None => Ok(()),
         }
-        send(writer, &Message::Ack { frame: id })
     }
 
     fn worker<W: Write + Send>(&self, writer: &Mutex<W>, generation: u32) {

@@ -1,0 +1,579 @@
+//! Hardware-in-the-loop: a simulated camera drives `unveil-device`'s link server over a
+//! Unix socket and over a pseudo-terminal (exactly as over a UART), and every restored
+//! frame is compared byte for byte with running the pipeline directly.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use unveil_device::bench::test_frame;
+use unveil_device::fixture::Fixture;
+use unveil_device::model::Model;
+use unveil_device::pipeline::{Pipeline, PipelineError};
+use unveil_device::serve::{Restorer, ServeConfig, Server};
+use unveil_device::transport;
+use unveil_shared::link::{
+    chunks, chunks_sized, encode, ErrorCode, FrameAssembler, FrameDecoder, Message, Role,
+    MAX_ENCODED_LEN, PROTOCOL_VERSION,
+};
+use unveil_shared::ImageU8;
+
+const SIZE: u16 = 32;
+const FRAME_LEN: usize = SIZE as usize * SIZE as usize * 3;
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The camera side: writes frames, and a reader thread decodes whatever comes back.
+struct Camera<W: Write> {
+    writer: W,
+    rx: Receiver<Message>,
+    restored: FrameAssembler,
+}
+
+impl<W: Write> Camera<W> {
+    fn new<R: Read + Send + 'static>(mut reader: R, writer: W) -> Self {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut decoder = FrameDecoder::<MAX_ENCODED_LEN>::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                for msg in decoder.feed(&buf[..n]) {
+                    let msg = msg.expect("the board sends only valid frames");
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            writer,
+            rx,
+            restored: FrameAssembler::new(FRAME_LEN),
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn send(&mut self, msg: &Message) {
+        let mut buf = [0u8; MAX_ENCODED_LEN];
+        let frame = encode(msg, &mut buf).unwrap().to_vec();
+        self.raw(&frame);
+    }
+
+    fn recv(&mut self) -> Message {
+        self.rx
+            .recv_timeout(TIMEOUT)
+            .expect("board answered in time")
+    }
+
+    fn handshake(&mut self, max_chunk: u16) {
+        self.send(&Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            role: Role::Camera,
+            max_chunk,
+        });
+        match self.recv() {
+            Message::Capabilities {
+                protocol,
+                width,
+                height,
+                channels,
+                model_id,
+                ..
+            } => {
+                assert_eq!(
+                    (protocol, width, height, channels),
+                    (PROTOCOL_VERSION, SIZE, SIZE, 3)
+                );
+                assert_eq!(model_id.as_str(), "fixture-1");
+            }
+            other => panic!("expected capabilities, got {other:?}"),
+        }
+    }
+
+    fn send_frame(&mut self, id: u32, frame: &[u8]) {
+        for piece in chunks(id, frame).unwrap() {
+            self.send(&Message::FrameChunk(piece));
+        }
+    }
+
+    /// Collect messages until frame `id` is fully restored; returns it and what came first.
+    fn restored(&mut self, id: u32) -> (Vec<u8>, Vec<Message>) {
+        let mut other = Vec::new();
+        loop {
+            match self.recv() {
+                Message::RestoredChunk(c) => {
+                    if let Some(done) = self.restored.push(&c).unwrap() {
+                        assert_eq!(c.frame, id, "restored frames out of order");
+                        return (done.to_vec(), other);
+                    }
+                }
+                msg => other.push(msg),
+            }
+        }
+    }
+
+    fn expect(&mut self, want: Message) {
+        assert_eq!(self.recv(), want);
+    }
+}
+
+fn fixture_model(dir: &Path) -> Arc<Model> {
+    Fixture {
+        width: SIZE,
+        height: SIZE,
+        ..Fixture::tiny()
+    }
+    .write(dir)
+    .unwrap();
+    Arc::new(Model::load(dir).unwrap())
+}
+
+fn config() -> ServeConfig {
+    ServeConfig {
+        width: SIZE,
+        height: SIZE,
+        model_id: "fixture-1".into(),
+        watchdog_factor: 50,
+        watchdog_floor: Duration::from_secs(5),
+    }
+}
+
+/// Expected output, from the pipeline run directly (not through the server).
+fn direct(model: &Arc<Model>, frame: &ImageU8) -> Vec<u8> {
+    let mut p = Pipeline::new(model.clone()).unwrap();
+    p.restore(frame, None).unwrap();
+    p.output().data.clone()
+}
+
+/// A server over a fresh socket, serving `sessions` connections in a background thread.
+fn socket_server(
+    model: Arc<Model>,
+    dir: &Path,
+    sessions: usize,
+) -> (
+    std::path::PathBuf,
+    thread::JoinHandle<unveil_device::serve::Counters>,
+) {
+    let path = dir.join("link.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let handle = thread::spawn(move || {
+        let server = Server::new(config(), || Pipeline::new(model.clone())).unwrap();
+        transport::serve_listener(&server, &listener, Some(sessions)).unwrap();
+        server.counters()
+    });
+    (path, handle)
+}
+
+impl Camera<UnixStream> {
+    /// Pull the cable: both directions closed, as the board sees a dead peer.
+    fn hang_up(self) {
+        self.writer.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+}
+
+fn connect(path: &Path) -> Camera<UnixStream> {
+    let stream = UnixStream::connect(path).unwrap();
+    Camera::new(stream.try_clone().unwrap(), stream)
+}
+
+#[test]
+fn handshake_then_100_frames_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let (path, server) = socket_server(model.clone(), dir.path(), 1);
+    let mut cam = connect(&path);
+    cam.handshake(700);
+    let mut reference = Pipeline::new(model.clone()).unwrap();
+    for id in 1..=100u32 {
+        let frame = test_frame(SIZE.into(), SIZE.into(), u64::from(id));
+        cam.send_frame(id, &frame.data);
+        let (restored, before) = cam.restored(id);
+        assert_eq!(before, [Message::Ack { frame: id }]);
+        reference.restore(&frame, None).unwrap();
+        assert_eq!(restored, reference.output().data, "frame {id}");
+    }
+    cam.send(&Message::Stats {
+        frames: 0,
+        dropped: 0,
+        p50_us: 0,
+        p99_us: 0,
+    });
+    match cam.recv() {
+        Message::Stats {
+            frames,
+            dropped,
+            p50_us,
+            p99_us,
+        } => {
+            assert_eq!((frames, dropped), (100, 0));
+            assert!(p50_us > 0 && p99_us >= p50_us, "{p50_us} {p99_us}");
+        }
+        other => panic!("{other:?}"),
+    }
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    let counters = server.join().unwrap();
+    assert_eq!(
+        (counters.restored, counters.errors, counters.sessions),
+        (100, 0, 1)
+    );
+}
+
+#[test]
+fn bad_frames_get_errors_and_the_next_good_frame_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let (path, server) = socket_server(model.clone(), dir.path(), 1);
+    let mut cam = connect(&path);
+    cam.handshake(1024);
+    let frame = test_frame(SIZE.into(), SIZE.into(), 9);
+    let want = direct(&model, &frame);
+    let mut id = 0;
+    let mut good_frame = |cam: &mut Camera<UnixStream>| {
+        id += 1;
+        cam.send_frame(id, &frame.data);
+        let (restored, before) = cam.restored(id);
+        assert_eq!(before, [Message::Ack { frame: id }]);
+        assert_eq!(restored, want);
+    };
+    good_frame(&mut cam);
+
+    let mut buf = [0u8; MAX_ENCODED_LEN];
+    let first = chunks(50, &frame.data).unwrap().next().unwrap();
+    let wire = encode(&Message::FrameChunk(first.clone()), &mut buf)
+        .unwrap()
+        .to_vec();
+
+    // Corrupted: one data byte flipped (kept non-zero).
+    let mut bad = wire.clone();
+    bad[20] = if bad[20] == 0x80 {
+        0x81
+    } else {
+        bad[20] ^ 0x80
+    };
+    cam.raw(&bad);
+    cam.expect(Message::Error {
+        frame: 0,
+        code: ErrorCode::Crc,
+    });
+    good_frame(&mut cam);
+
+    // Truncated: the tail of a frame lost before its delimiter.
+    let mut cut = wire[..wire.len() / 2].to_vec();
+    cut.push(0);
+    cam.raw(&cut);
+    cam.expect(Message::Error {
+        frame: 0,
+        code: ErrorCode::Truncated,
+    });
+    good_frame(&mut cam);
+
+    // Oversized: a run of bytes longer than any frame.
+    let mut big = vec![0x5Au8; 3 * MAX_ENCODED_LEN];
+    big.push(0);
+    cam.raw(&big);
+    cam.expect(Message::Error {
+        frame: 0,
+        code: ErrorCode::Oversized,
+    });
+    good_frame(&mut cam);
+
+    // Valid frames carrying an inconsistent chunk: wrong total size, then a gap.
+    let mut wrong = first.clone();
+    wrong.total = 12;
+    cam.send(&Message::FrameChunk(wrong));
+    cam.expect(Message::Error {
+        frame: 50,
+        code: ErrorCode::WrongSize,
+    });
+    let mut gap = first;
+    gap.frame = 51;
+    gap.offset = 1024;
+    cam.send(&Message::FrameChunk(gap));
+    cam.expect(Message::Error {
+        frame: 51,
+        code: ErrorCode::BadChunk,
+    });
+    good_frame(&mut cam);
+
+    // A camera speaking another protocol revision.
+    cam.send(&Message::Hello {
+        protocol: 99,
+        role: Role::Camera,
+        max_chunk: 64,
+    });
+    cam.expect(Message::Error {
+        frame: 0,
+        code: ErrorCode::Unsupported,
+    });
+    good_frame(&mut cam);
+
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    let counters = server.join().unwrap();
+    assert_eq!((counters.restored, counters.errors), (6, 6));
+}
+
+#[test]
+fn camera_disconnects_mid_frame_and_reconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let (path, server) = socket_server(model.clone(), dir.path(), 2);
+    let frame = test_frame(SIZE.into(), SIZE.into(), 3);
+    let want = direct(&model, &frame);
+    {
+        let mut cam = connect(&path);
+        cam.handshake(1024);
+        cam.send_frame(1, &frame.data);
+        assert_eq!(cam.restored(1).0, want);
+        // Half of frame 2, then the cable is pulled.
+        let first = chunks(2, &frame.data).unwrap().next().unwrap();
+        cam.send(&Message::FrameChunk(first));
+        cam.hang_up();
+    }
+    let mut cam = connect(&path);
+    cam.handshake(256);
+    // Small chunks negotiated this time; frame 2 starts over from scratch.
+    cam.send_frame(2, &frame.data);
+    let (restored, before) = cam.restored(2);
+    assert_eq!(before, [Message::Ack { frame: 2 }]);
+    assert_eq!(restored, want);
+    cam.hang_up();
+    let counters = server.join().unwrap();
+    assert_eq!((counters.restored, counters.sessions), (2, 2));
+}
+
+#[test]
+fn serial_link_over_a_pseudo_terminal() {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave =
+        std::path::PathBuf::from(ptsname(&master, Vec::new()).unwrap().into_string().unwrap());
+    let server_model = model.clone();
+    let server = thread::spawn(move || {
+        let server = Server::new(config(), || Pipeline::new(server_model.clone())).unwrap();
+        transport::serve_serial(&server, &slave, 921_600, Some(1)).unwrap();
+        server.counters()
+    });
+    // Give the board a moment to open the port and switch it to raw mode.
+    thread::sleep(Duration::from_millis(200));
+    let master = File::from(master);
+    let mut cam = Camera::new(master.try_clone().unwrap(), master);
+    cam.handshake(128);
+    for id in 1..=5 {
+        let frame = test_frame(SIZE.into(), SIZE.into(), 100 + u64::from(id));
+        // Frames with every byte value, 0x00 and 0x0A included, must pass raw mode intact.
+        let mut data = frame.data.clone();
+        for (i, b) in data.iter_mut().take(256).enumerate() {
+            *b = i as u8;
+        }
+        let frame = ImageU8::from_vec(SIZE.into(), SIZE.into(), 3, data).unwrap();
+        cam.send_frame(id, &frame.data);
+        let (restored, _) = cam.restored(id);
+        assert_eq!(restored, direct(&model, &frame), "frame {id}");
+    }
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    let counters = server.join().unwrap();
+    assert_eq!(counters.restored, 5);
+}
+
+/// Inverts the frame after a delay; a frame starting with 0xEE hangs far longer.
+struct Slow {
+    out: ImageU8,
+    normal: Duration,
+    stuck: Duration,
+}
+
+impl Restorer for Slow {
+    fn restore(&mut self, frame: &ImageU8) -> Result<&ImageU8, PipelineError> {
+        let hang = frame.data.first() == Some(&0xEE);
+        thread::sleep(if hang { self.stuck } else { self.normal });
+        for (o, i) in self.out.data.iter_mut().zip(&frame.data) {
+            *o = 255 - i;
+        }
+        Ok(&self.out)
+    }
+}
+
+fn slow_server(
+    dir: &Path,
+    factor: u32,
+    floor: Duration,
+) -> (
+    std::path::PathBuf,
+    thread::JoinHandle<unveil_device::serve::Counters>,
+) {
+    let path = dir.join("slow.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let handle = thread::spawn(move || {
+        let cfg = ServeConfig {
+            watchdog_factor: factor,
+            watchdog_floor: floor,
+            ..config()
+        };
+        let server = Server::new(cfg, || {
+            Ok(Slow {
+                out: ImageU8::new(SIZE.into(), SIZE.into(), 3),
+                normal: Duration::from_millis(15),
+                stuck: Duration::from_secs(3),
+            })
+        })
+        .unwrap();
+        transport::serve_listener(&server, &listener, Some(1)).unwrap();
+        server.counters()
+    });
+    (path, handle)
+}
+
+fn inverted(frame: &[u8]) -> Vec<u8> {
+    frame.iter().map(|b| 255 - b).collect()
+}
+
+#[test]
+fn overload_drops_the_oldest_frames_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, server) = slow_server(dir.path(), 1000, Duration::from_secs(60));
+    let mut cam = connect(&path);
+    cam.handshake(1024);
+    let frames: Vec<ImageU8> = (0..12)
+        .map(|s| test_frame(SIZE.into(), SIZE.into(), s))
+        .collect();
+    // Twelve frames as fast as the link goes, against a 15 ms restorer.
+    for (i, f) in frames.iter().enumerate() {
+        cam.send_frame(i as u32 + 1, &f.data);
+    }
+    let mut restored = Vec::new();
+    let mut busy = Vec::new();
+    let mut acks = 0;
+    while restored.len() + busy.len() < 12 {
+        match cam.recv() {
+            Message::Ack { .. } => acks += 1,
+            Message::Error {
+                frame,
+                code: ErrorCode::Busy,
+            } => busy.push(frame),
+            Message::RestoredChunk(c) => {
+                if let Some(done) = cam.restored.push(&c).unwrap() {
+                    assert_eq!(done, inverted(&frames[c.frame as usize - 1].data));
+                    restored.push(c.frame);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!busy.is_empty(), "no frame dropped under overload");
+    assert_eq!(
+        restored.last(),
+        Some(&12),
+        "the newest frame is always restored"
+    );
+    assert!(restored.windows(2).all(|w| w[0] < w[1]) && busy.windows(2).all(|w| w[0] < w[1]));
+    cam.send(&Message::Stats {
+        frames: 0,
+        dropped: 0,
+        p50_us: 0,
+        p99_us: 0,
+    });
+    let stats = loop {
+        match cam.recv() {
+            Message::Ack { .. } => acks += 1,
+            msg => break msg,
+        }
+    };
+    assert_eq!(acks, 12);
+    match stats {
+        Message::Stats {
+            frames, dropped, ..
+        } => {
+            assert_eq!(
+                (frames as usize, dropped as usize),
+                (restored.len(), busy.len())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    cam.hang_up();
+    let counters = server.join().unwrap();
+    assert_eq!(counters.dropped as usize, busy.len());
+}
+
+#[test]
+fn watchdog_abandons_a_stuck_frame_and_the_next_one_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, server) = slow_server(dir.path(), 4, Duration::from_millis(100));
+    let mut cam = connect(&path);
+    cam.handshake(1024);
+    let normal = test_frame(SIZE.into(), SIZE.into(), 1);
+    for id in 1..=10 {
+        cam.send_frame(id, &normal.data);
+        assert_eq!(cam.restored(id).0, inverted(&normal.data));
+    }
+    let mut stuck = normal.clone();
+    stuck.data[0] = 0xEE;
+    let started = std::time::Instant::now();
+    cam.send_frame(11, &stuck.data);
+    cam.expect(Message::Ack { frame: 11 });
+    cam.expect(Message::Error {
+        frame: 11,
+        code: ErrorCode::Internal,
+    });
+    let reported = started.elapsed();
+    assert!(
+        reported < Duration::from_secs(2),
+        "watchdog took {reported:?}"
+    );
+    // A fresh worker restores the next frame while the stuck one is still hanging.
+    cam.send_frame(12, &normal.data);
+    let (restored, before) = cam.restored(12);
+    assert_eq!(before, [Message::Ack { frame: 12 }]);
+    assert_eq!(restored, inverted(&normal.data));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    let counters = server.join().unwrap();
+    assert_eq!((counters.resets, counters.restored), (1, 11));
+}
+
+#[test]
+fn small_negotiated_chunks_are_respected() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let (path, server) = socket_server(model.clone(), dir.path(), 1);
+    let mut cam = connect(&path);
+    cam.handshake(100);
+    let frame = test_frame(SIZE.into(), SIZE.into(), 77);
+    for piece in chunks_sized(1, &frame.data, 100).unwrap() {
+        cam.send(&Message::FrameChunk(piece));
+    }
+    cam.expect(Message::Ack { frame: 1 });
+    let mut n = 0;
+    loop {
+        match cam.recv() {
+            Message::RestoredChunk(c) => {
+                assert!(c.data.len() <= 100);
+                n += 1;
+                if let Some(done) = cam.restored.push(&c).unwrap() {
+                    assert_eq!(done, direct(&model, &frame));
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(n, FRAME_LEN.div_ceil(100));
+    cam.hang_up();
+    server.join().unwrap();
+}
