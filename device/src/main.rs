@@ -50,7 +50,7 @@ enum Command {
     },
     /// Time the pipeline per stage on one CPU; several folders are shown side by side.
     Bench {
-        /// Model folders; a folder holding `f32/` and `int8/` sub-folders means both.
+        /// Model folders; each is preceded by its f32 twin `<dir>-f32` when that exists.
         #[arg(long, default_value = "models/default", num_args = 1..)]
         models: Vec<PathBuf>,
         #[arg(long, default_value_t = 300)]
@@ -212,19 +212,18 @@ fn restore(models: &Path, input: &Path, out: &Path, mask: Option<&Path>) -> Resu
     Ok(())
 }
 
-/// Expand a folder with `f32/` and `int8/` sub-folders into those.
+/// Each folder, preceded by its f32 twin (`<dir>-f32`, as `models/` ships them) if present.
 fn expand(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in dirs {
-        let subs: Vec<PathBuf> = ["f32", "int8"]
-            .iter()
-            .map(|s| dir.join(s))
-            .filter(|d| d.join(MANIFEST_BIN).is_file())
-            .collect();
-        if subs.is_empty() {
+        let mut twin = dir.clone().into_os_string();
+        twin.push("-f32");
+        let twin = PathBuf::from(twin);
+        if twin.join(MANIFEST_BIN).is_file() && !dirs.contains(&twin) && !out.contains(&twin) {
+            out.push(twin);
+        }
+        if !out.contains(dir) {
             out.push(dir.clone());
-        } else {
-            out.extend(subs);
         }
     }
     out

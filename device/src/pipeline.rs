@@ -14,6 +14,7 @@ use std::time::Instant;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::SimpleState;
 use unveil_shared::manifest::Condition;
+use unveil_shared::texture::silhouette_plane;
 use unveil_shared::{ImageError, ImageU8, Mask, Normalisation};
 
 use crate::alloc_count;
@@ -175,7 +176,8 @@ impl Pipeline {
         };
         clock.lap(&mut report, 1);
 
-        // Condition: G1's texture as is, or its silhouette (part index > 0).
+        // Condition: G1's texture as is, or its silhouette (the shared derivation: part
+        // channel above 0), written into the pre-allocated plane.
         let condition = match (self.model.manifest.condition, texture) {
             (Condition::Silhouette, Some(texture)) => {
                 let sil = self
@@ -189,7 +191,7 @@ impl Pipeline {
                 let tex = floats(&texture).map_err(inference("condition"))?;
                 let mut view = sil.try_as_plain_ram_mut().map_err(inference("condition"))?;
                 let out = view.as_slice_mut::<f32>().map_err(inference("condition"))?;
-                silhouette(tex, out);
+                silhouette_plane(tex, out);
                 self.silhouette.clone().map(TValue::from_const)
             }
             (_, texture) => texture,
@@ -225,14 +227,6 @@ impl Pipeline {
 /// A plain f32 tensor's elements.
 pub fn floats(t: &Tensor) -> TractResult<&[f32]> {
     t.try_as_plain_ram()?.as_slice::<f32>()
-}
-
-/// Silhouette condition: 1 where texture channel 0 (part index / NUM_PARTS) is above zero,
-/// i.e. where G1 sees the subject; 0 elsewhere. `out` is one plane of `H × W`.
-pub fn silhouette(texture: &[f32], out: &mut [f32]) {
-    for (o, &t) in out.iter_mut().zip(texture) {
-        *o = if t > 0.0 { 1.0 } else { 0.0 };
-    }
 }
 
 /// Copy the input's pixels (as RGB) back into `out` (RGB, same size) wherever `mask` is
