@@ -653,7 +653,7 @@ fn drive(
                 .collect::<Vec<_>>()
                 .join("  "),
         );
-        if step % every == 0 || step == config.steps {
+        if step.is_multiple_of(every) || step == config.steps {
             save_checkpoint(&learner, dir)?;
             write_metrics(dir, names, &rows)?;
             write_curve(dir, names, &rows)?;

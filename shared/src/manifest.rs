@@ -211,7 +211,11 @@ impl Manifest {
                 parts: self.num_parts,
             });
         }
-        if self.width == 0 || self.height == 0 || self.width % 16 != 0 || self.height % 16 != 0 {
+        if self.width == 0
+            || self.height == 0
+            || !self.width.is_multiple_of(16)
+            || !self.height.is_multiple_of(16)
+        {
             return Err(ManifestError::Size {
                 width: self.width,
                 height: self.height,

@@ -236,8 +236,8 @@ impl Stage2Net {
 /// The condition tensor for G2 from G1's output on the occluded image:
 /// - `Texture`: the 6-channel texture map;
 /// - `Silhouette`: a 1-channel 0/1 mask, subject wherever the texture map's part index is
-///   > 0: the same amodal prediction collapsed to 2D, so the ablation isolates what the
-///   3D surface information adds;
+///   above 0: the same amodal prediction collapsed to 2D, so the ablation isolates what
+///   the 3D surface information adds;
 /// - `None`: `None`.
 pub fn condition_tensor(condition: Condition, g1: &Stage1Output) -> Option<Tensor<4>> {
     match condition {
@@ -413,7 +413,7 @@ mod tests {
         let mut data = vec![0.0f32; 6 * 4];
         data[1] = 1.0 / 24.0;
         data[3] = 1.0;
-        data[4 + 0] = 0.7; // U on a background pixel must not matter
+        data[4] = 0.7; // U (channel 1) of background pixel 0 must not matter
         let t = Tensor::<4>::from_data(TensorData::new(data, [1, 6, 2, 2]), &dev);
         assert_eq!(values(silhouette_from_texture(t)), vec![0.0, 1.0, 0.0, 1.0]);
     }
