@@ -127,6 +127,36 @@ where
         .collect())
 }
 
+/// `count` occluded calibration images (CHW, normalised to [-1, 1]) from `source`, hidden
+/// the method's way (`subject-noise`) from `seed`, as the training loader makes them.
+pub fn calibration_images(
+    source: crate::data::SampleSource,
+    count: usize,
+    seed: u64,
+    mut on_sample: impl FnMut(),
+) -> Result<Vec<Vec<f32>>, ExportError> {
+    use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
+    let device = crate::train::cpu_device();
+    let loader = crate::data::Loader::new(
+        source,
+        OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise }),
+        seed,
+    )?;
+    (0..count)
+        .map(|k| {
+            let batch = loader.batch(k, 1, &device)?;
+            let image = batch
+                .occluded
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| ExportError::Input(format!("{e:?}")))?;
+            on_sample();
+            Ok(image)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,34 +186,4 @@ mod tests {
         assert_eq!(r.min, 0.0, "a non-negative tensor stays non-negative");
         assert!((r.max - 0.990).abs() < 2e-3, "{r:?}");
     }
-}
-
-/// `count` occluded calibration images (CHW, normalised to [-1, 1]) from `source`, hidden
-/// the method's way (`subject-noise`) from `seed`, as the training loader makes them.
-pub fn calibration_images(
-    source: crate::data::SampleSource,
-    count: usize,
-    seed: u64,
-    mut on_sample: impl FnMut(),
-) -> Result<Vec<Vec<f32>>, ExportError> {
-    use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
-    let device = crate::train::cpu_device();
-    let loader = crate::data::Loader::new(
-        source,
-        OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise }),
-        seed,
-    )?;
-    (0..count)
-        .map(|k| {
-            let batch = loader.batch(k, 1, &device)?;
-            let image = batch
-                .occluded
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| ExportError::Input(format!("{e:?}")))?;
-            on_sample();
-            Ok(image)
-        })
-        .collect()
 }

@@ -28,7 +28,7 @@ use unveil_shared::manifest::{
     self, Calibration, Condition, Manifest, ManifestError, ModelFile, Quantisation, Role,
     MANIFEST_BIN, MANIFEST_JSON, MANIFEST_VERSION,
 };
-use unveil_shared::texture::{CH_I, NUM_PARTS, TEXTURE_CHANNELS};
+use unveil_shared::texture::{NUM_PARTS, TEXTURE_CHANNELS};
 use unveil_shared::Normalisation;
 
 use self::emit::{Numerics, Probe};
@@ -180,17 +180,15 @@ pub fn calibrate(
 }
 
 /// G2's graph inputs for `condition`: the image, then the condition planes derived from
-/// G1's texture map (all of it, its silhouette `part > 0`, or nothing).
+/// G1's texture map (all of it, its silhouette by the shared
+/// [`unveil_shared::texture::silhouette_plane`] the device uses, or nothing).
 pub fn stage2_inputs(condition: Condition, image: &[f32], texture: &[f32]) -> Vec<Vec<f32>> {
-    let plane = texture.len() / TEXTURE_CHANNELS.max(1);
     match condition {
         Condition::Texture => vec![image.to_vec(), texture.to_vec()],
         Condition::Silhouette => {
-            let part = texture.get(CH_I * plane..(CH_I + 1) * plane).unwrap_or(&[]);
-            vec![
-                image.to_vec(),
-                part.iter().map(|&p| f32::from(u8::from(p > 0.0))).collect(),
-            ]
+            let mut plane = vec![0.0; texture.len() / TEXTURE_CHANNELS];
+            unveil_shared::texture::silhouette_plane(texture, &mut plane);
+            vec![image.to_vec(), plane]
         }
         Condition::None => vec![image.to_vec()],
     }
