@@ -59,21 +59,44 @@ impl<'a> Emitter<'a> {
 
     /// A 2D convolution of `x` with `conv`'s weights, in this emitter's numeric mode.
     pub fn conv(&mut self, x: &str, conv: &Conv2d) -> Result<String, ExportError> {
-        self.conv_with(x, conv, false)
+        self.conv_with(x, conv, false, true)
+    }
+
+    /// A convolution that stays f32 even in int8 mode: the output heads, whose rounding
+    /// lands directly in the outputs (an int8 step in the part logits flips the argmax
+    /// between similar parts) and whose 1x1 products are too small for int8 to pay off.
+    pub fn conv_f32(&mut self, x: &str, conv: &Conv2d) -> Result<String, ExportError> {
+        self.conv_with(x, conv, false, false)
     }
 
     /// [`conv`](Self::conv) of `x` upsampled ×2 (nearest). The upsampling stays in f32
     /// even in int8: tract resamples f32 with a fast path and 8-bit tensors with a generic
     /// one that is ~90x slower.
     pub fn conv_upsampled(&mut self, x: &str, conv: &Conv2d) -> Result<String, ExportError> {
-        self.conv_with(x, conv, true)
+        self.conv_with(x, conv, true, true)
     }
 
-    fn conv_with(&mut self, x: &str, conv: &Conv2d, upsample: bool) -> Result<String, ExportError> {
+    /// Every convolution is counted (and probed), so that the n-th calibrated range
+    /// belongs to the n-th convolution whichever of them are quantised.
+    fn conv_with(
+        &mut self,
+        x: &str,
+        conv: &Conv2d,
+        upsample: bool,
+        quantise: bool,
+    ) -> Result<String, ExportError> {
         let w = conv_weights(conv)?;
         let index = self.convs;
         self.convs += 1;
         match self.numerics {
+            Numerics::Int8(_) if !quantise => {
+                let x = if upsample {
+                    self.g.resize_nearest2x(x)
+                } else {
+                    x.to_string()
+                };
+                Ok(self.g.conv(&x, &w))
+            }
             Numerics::Float | Numerics::Probe => {
                 let x = if upsample {
                     self.g.resize_nearest2x(x)
@@ -161,7 +184,7 @@ impl Emit for Up {
 
 impl Emit for Head {
     fn emit(&self, e: &mut Emitter, x: &str) -> Result<String, ExportError> {
-        e.conv(x, self.conv())
+        e.conv_f32(x, self.conv())
     }
 }
 
