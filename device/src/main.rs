@@ -1,7 +1,7 @@
 //! `unveil-device`: the camera-side command line.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
+use std::process::{Command as Process, ExitCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,8 +104,19 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    // One line per failure, with its causes, whatever RUST_BACKTRACE says.
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Info => println!("{}", unveil_device::conventions()),
         Command::Restore {
             models,
