@@ -104,6 +104,63 @@ pub fn psnr_signed(a: &[f32], b: &[f32], mask: Option<&[f32]>) -> Option<f64> {
     })
 }
 
+/// Restoration quality on the occluded pixels of held-out samples, f32 against int8.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OccludedPsnr {
+    /// PSNR (dB) of `restored` against the clean image over the hidden pixels of all
+    /// samples together (pooled MSE), for the f32 and the int8 graphs.
+    pub f32_db: f64,
+    pub int8_db: f64,
+    /// PSNR (dB) of int8 `restored` against f32 `restored`, all pixels, pooled.
+    pub int8_vs_f32_db: f64,
+    pub samples: usize,
+}
+
+/// [`OccludedPsnr`] of two model folders' runners (`(stage1, stage2)` each) on the first
+/// `count` samples of `loader` (occluded as the loader's spec says, seeded).
+pub fn occluded_psnr(
+    float: (&Runner, &Runner),
+    int8: (&Runner, &Runner),
+    condition: Condition,
+    loader: &crate::data::Loader,
+    count: usize,
+) -> Result<OccludedPsnr, ExportError> {
+    let device = crate::train::cpu_device();
+    let (mut se_f, mut se_q, mut n) = (0.0f64, 0.0f64, 0usize);
+    let (mut se_qf, mut n_all) = (0.0f64, 0usize);
+    for k in 0..count {
+        let b = loader.batch(k, 1, &device)?;
+        let (occluded, clean, hidden) = (flat(b.occluded)?, flat(b.clean)?, flat(b.hidden)?);
+        let (_, f) = tract_pipeline(float.0, float.1, condition, &occluded)?;
+        let (_, q) = tract_pipeline(int8.0, int8.1, condition, &occluded)?;
+        for (a, b) in f[0].iter().zip(&q[0]) {
+            se_qf += f64::from(a - b).powi(2);
+            n_all += 1;
+        }
+        let plane = hidden.len().max(1);
+        for (i, ((c, a), b)) in clean.iter().zip(&f[0]).zip(&q[0]).enumerate() {
+            if hidden.get(i % plane).copied().unwrap_or(0.0) > 0.0 {
+                se_f += f64::from(a - c).powi(2);
+                se_q += f64::from(b - c).powi(2);
+                n += 1;
+            }
+        }
+    }
+    let db = |se: f64, n: usize| {
+        if n == 0 || se == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (4.0 * n as f64 / se).log10()
+        }
+    };
+    Ok(OccludedPsnr {
+        f32_db: db(se_f, n),
+        int8_db: db(se_q, n),
+        int8_vs_f32_db: db(se_qf, n_all),
+        samples: count,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,53 +182,4 @@ mod tests {
         assert_eq!(max_abs_diff(&a, &b), 0.2);
         assert_eq!(max_abs_diff(&a, &b[..3]), f32::INFINITY);
     }
-}
-
-/// Restoration quality on the occluded pixels of held-out samples, f32 against int8.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OccludedPsnr {
-    /// PSNR (dB) of `restored` against the clean image over the hidden pixels of all
-    /// samples together (pooled MSE), for the f32 and the int8 graphs.
-    pub f32_db: f64,
-    pub int8_db: f64,
-    pub samples: usize,
-}
-
-/// [`OccludedPsnr`] of two model folders' runners (`(stage1, stage2)` each) on the first
-/// `count` samples of `loader` (occluded as the loader's spec says, seeded).
-pub fn occluded_psnr(
-    float: (&Runner, &Runner),
-    int8: (&Runner, &Runner),
-    condition: Condition,
-    loader: &crate::data::Loader,
-    count: usize,
-) -> Result<OccludedPsnr, ExportError> {
-    let device = crate::train::cpu_device();
-    let (mut se_f, mut se_q, mut n) = (0.0f64, 0.0f64, 0usize);
-    for k in 0..count {
-        let b = loader.batch(k, 1, &device)?;
-        let (occluded, clean, hidden) = (flat(b.occluded)?, flat(b.clean)?, flat(b.hidden)?);
-        let (_, f) = tract_pipeline(float.0, float.1, condition, &occluded)?;
-        let (_, q) = tract_pipeline(int8.0, int8.1, condition, &occluded)?;
-        let plane = hidden.len().max(1);
-        for (i, ((c, a), b)) in clean.iter().zip(&f[0]).zip(&q[0]).enumerate() {
-            if hidden.get(i % plane).copied().unwrap_or(0.0) > 0.0 {
-                se_f += f64::from(a - c).powi(2);
-                se_q += f64::from(b - c).powi(2);
-                n += 1;
-            }
-        }
-    }
-    let db = |se: f64| {
-        if n == 0 || se == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (4.0 * n as f64 / se).log10()
-        }
-    };
-    Ok(OccludedPsnr {
-        f32_db: db(se_f),
-        int8_db: db(se_q),
-        samples: count,
-    })
 }
