@@ -32,10 +32,22 @@ struct Camera<W: Write> {
     writer: W,
     rx: Receiver<Message>,
     restored: FrameAssembler,
+    /// Frame side and model name the board must announce.
+    size: u16,
+    model_id: &'static str,
 }
 
 impl<W: Write> Camera<W> {
-    fn new<R: Read + Send + 'static>(mut reader: R, writer: W) -> Self {
+    fn new<R: Read + Send + 'static>(reader: R, writer: W) -> Self {
+        Self::sized(reader, writer, SIZE, "fixture-1")
+    }
+
+    fn sized<R: Read + Send + 'static>(
+        mut reader: R,
+        writer: W,
+        size: u16,
+        model_id: &'static str,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             let mut decoder = FrameDecoder::<MAX_ENCODED_LEN>::new();
@@ -52,7 +64,9 @@ impl<W: Write> Camera<W> {
         Self {
             writer,
             rx,
-            restored: FrameAssembler::new(FRAME_LEN),
+            restored: FrameAssembler::new(usize::from(size) * usize::from(size) * 3),
+            size,
+            model_id,
         }
     }
 
@@ -90,9 +104,9 @@ impl<W: Write> Camera<W> {
             } => {
                 assert_eq!(
                     (protocol, width, height, channels),
-                    (PROTOCOL_VERSION, SIZE, SIZE, 3)
+                    (PROTOCOL_VERSION, self.size, self.size, 3)
                 );
-                assert_eq!(model_id.as_str(), "fixture-1");
+                assert_eq!(model_id.as_str(), self.model_id);
             }
             other => panic!("expected capabilities, got {other:?}"),
         }
@@ -576,4 +590,70 @@ fn small_negotiated_chunks_are_respected() {
     assert_eq!(n, FRAME_LEN.div_ceil(100));
     cam.hang_up();
     server.join().unwrap();
+}
+
+/// The real exporter's graphs (seeded random weights of the `tiny` architectures, f32 and
+/// int8, each condition) restored over the link exactly as by the pipeline run directly.
+#[test]
+fn exported_models_restore_bit_identically_over_the_link() {
+    use unveil_host::blocks::seeded_init;
+    use unveil_host::export::{self, ExportSpec};
+    use unveil_host::stage1::Stage1Config;
+    use unveil_host::stage2::Stage2Config;
+    use unveil_shared::manifest::{Condition, Quantisation};
+
+    const EXPORTED: u16 = 64;
+    let dev = unveil_host::train::cpu_device();
+    for condition in [Condition::Texture, Condition::Silhouette, Condition::None] {
+        let dir = tempfile::tempdir().unwrap();
+        let g1 = seeded_init(Stage1Config::tiny().init(&dev), 21);
+        let g2 = seeded_init(
+            Stage2Config::tiny().with_condition(condition).init(&dev),
+            22,
+        );
+        let spec = ExportSpec {
+            name: "exported".into(),
+            height: EXPORTED.into(),
+            width: EXPORTED.into(),
+            condition,
+            training_config_sha256: [0; 32],
+        };
+        let graphs = export::export_f32(&g1, &g2, &spec).unwrap();
+        let folder = dir.path().join("model");
+        export::write_folder(&folder, &spec, &graphs, Quantisation::Float32).unwrap();
+        let model = Arc::new(Model::load(&folder).unwrap());
+
+        let path = dir.path().join("link.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server_model = model.clone();
+        let server = thread::spawn(move || {
+            let cfg = ServeConfig {
+                width: EXPORTED,
+                height: EXPORTED,
+                model_id: "exported".into(),
+                ..config()
+            };
+            let server = Server::new(cfg, || Pipeline::new(server_model.clone())).unwrap();
+            transport::serve_listener(&server, &listener, Some(1)).unwrap();
+            server.counters()
+        });
+        let stream = UnixStream::connect(&path).unwrap();
+        let mut cam = Camera::sized(stream.try_clone().unwrap(), stream, EXPORTED, "exported");
+        cam.handshake(1024);
+        let mut reference = Pipeline::new(model.clone()).unwrap();
+        for id in 1..=10u32 {
+            let frame = test_frame(EXPORTED.into(), EXPORTED.into(), u64::from(id));
+            cam.send_frame(id, &frame.data);
+            let (restored, _) = cam.restored(id);
+            reference.restore(&frame, None).unwrap();
+            assert_eq!(
+                restored,
+                reference.output().data,
+                "{condition:?} frame {id}"
+            );
+        }
+        cam.send(&Message::Bye);
+        cam.expect(Message::Bye);
+        assert_eq!(server.join().unwrap().restored, 10);
+    }
 }
