@@ -381,11 +381,30 @@ fn serial_link_over_a_pseudo_terminal() {
         transport::serve_serial(&server, &slave, 921_600, Some(1)).unwrap();
         server.counters()
     });
-    // Give the board a moment to open the port and switch it to raw mode.
-    thread::sleep(Duration::from_millis(200));
     let master = File::from(master);
     let mut cam = Camera::new(master.try_clone().unwrap(), master);
-    cam.handshake(128);
+    // The board flushes the port when it switches it to raw mode, so a Hello sent before
+    // that is lost: repeat it until the answer comes, as a real camera would at boot.
+    let hello = Message::Hello {
+        protocol: PROTOCOL_VERSION,
+        role: Role::Camera,
+        max_chunk: 128,
+    };
+    let caps = (0..100).find_map(|_| {
+        cam.send(&hello);
+        cam.rx.recv_timeout(Duration::from_millis(200)).ok()
+    });
+    assert!(
+        matches!(
+            caps,
+            Some(Message::Capabilities {
+                width: SIZE,
+                height: SIZE,
+                ..
+            })
+        ),
+        "{caps:?}"
+    );
     for id in 1..=5 {
         let frame = test_frame(SIZE.into(), SIZE.into(), 100 + u64::from(id));
         // Frames with every byte value, 0x00 and 0x0A included, must pass raw mode intact.
@@ -426,6 +445,7 @@ fn slow_server(
     dir: &Path,
     factor: u32,
     floor: Duration,
+    normal: Duration,
 ) -> (
     std::path::PathBuf,
     thread::JoinHandle<unveil_device::serve::Counters>,
@@ -441,7 +461,7 @@ fn slow_server(
         let server = Server::new(cfg, || {
             Ok(Slow {
                 out: ImageU8::new(SIZE.into(), SIZE.into(), 3),
-                normal: Duration::from_millis(15),
+                normal,
                 stuck: Duration::from_secs(3),
             })
         })
@@ -459,13 +479,18 @@ fn inverted(frame: &[u8]) -> Vec<u8> {
 #[test]
 fn overload_drops_the_oldest_frames_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, server) = slow_server(dir.path(), 1000, Duration::from_secs(60));
+    let (path, server) = slow_server(
+        dir.path(),
+        1000,
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+    );
     let mut cam = connect(&path);
     cam.handshake(1024);
     let frames: Vec<ImageU8> = (0..12)
         .map(|s| test_frame(SIZE.into(), SIZE.into(), s))
         .collect();
-    // Twelve frames as fast as the link goes, against a 15 ms restorer.
+    // Twelve frames as fast as the link goes, against a 50 ms restorer.
     for (i, f) in frames.iter().enumerate() {
         cam.send_frame(i as u32 + 1, &f.data);
     }
@@ -527,7 +552,12 @@ fn overload_drops_the_oldest_frames_and_counts_them() {
 #[test]
 fn watchdog_abandons_a_stuck_frame_and_the_next_one_restores() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, server) = slow_server(dir.path(), 4, Duration::from_millis(100));
+    let (path, server) = slow_server(
+        dir.path(),
+        4,
+        Duration::from_millis(100),
+        Duration::from_millis(15),
+    );
     let mut cam = connect(&path);
     cam.handshake(1024);
     let normal = test_frame(SIZE.into(), SIZE.into(), 1);
