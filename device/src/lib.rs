@@ -3,7 +3,10 @@
 //! A verified model folder ([`model`]) runs as a [`pipeline`] of two tract plans; frames come
 //! from image files ([`source`]) or a camera over the framed link ([`serve`], on a
 //! [`transport`]), pass a bounded drop-oldest [`queue`] and are guarded by a [`watchdog`].
-//! [`sensor`] programs the camera sensor itself over `embedded-hal`.
+//! [`sensor`] programs the camera sensor itself over `embedded-hal`, [`camera`] captures from
+//! V4L2 (feature `camera`). [`bench`] measures the pipeline, [`alloc_count`] counts heap
+//! allocations for the zero-allocation checks, and [`fixture`] writes small
+//! contract-conforming model folders for tests and bring-up.
 
 pub mod alloc_count;
 pub mod bench;
