@@ -21,7 +21,7 @@
 use burn::prelude::*;
 
 use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
-use crate::stage1::ShapeError;
+use crate::stage1::{check_dims, ShapeError};
 
 /// Configuration of the silhouette network.
 #[derive(Config, Debug)]
@@ -81,22 +81,7 @@ impl Silhouette {
 
     /// Check that `dims` (`[B, C, H, W]`) is an input this network takes.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
-        let [_, c, h, w] = dims;
-        if c != self.in_channels {
-            return Err(ShapeError::Channels {
-                expected: self.in_channels,
-                actual: c,
-            });
-        }
-        let m = Self::SIZE_MULTIPLE;
-        if h == 0 || w == 0 || h % m != 0 || w % m != 0 {
-            return Err(ShapeError::Size {
-                height: h,
-                width: w,
-                multiple: m,
-            });
-        }
-        Ok(())
+        check_dims(dims, self.in_channels, Self::SIZE_MULTIPLE)
     }
 
     /// `x`: `[B, 3, H, W]` in [-1, 1] → silhouette logit `[B, 1, H, W]`

@@ -37,6 +37,26 @@ pub enum ShapeError {
     },
 }
 
+/// Check a network input `[B, C, H, W]`: `C == channels`, and H, W positive multiples of
+/// `multiple` (each stride-2 level halves them; the decoder must land on the same sizes).
+pub fn check_dims(dims: [usize; 4], channels: usize, multiple: usize) -> Result<(), ShapeError> {
+    let [_, c, h, w] = dims;
+    if c != channels {
+        return Err(ShapeError::Channels {
+            expected: channels,
+            actual: c,
+        });
+    }
+    if h == 0 || w == 0 || !h.is_multiple_of(multiple) || !w.is_multiple_of(multiple) {
+        return Err(ShapeError::Size {
+            height: h,
+            width: w,
+            multiple,
+        });
+    }
+    Ok(())
+}
+
 /// Configuration of G1 (and of the extraction network, which shares the architecture).
 #[derive(Config, Debug)]
 pub struct Stage1Config {
@@ -150,22 +170,7 @@ pub struct Stage1Output {
 impl Stage1Net {
     /// Check that `dims` (`[B, C, H, W]`) is an input this network takes.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
-        let [_, c, h, w] = dims;
-        if c != self.in_channels {
-            return Err(ShapeError::Channels {
-                expected: self.in_channels,
-                actual: c,
-            });
-        }
-        let multiple = 1usize << self.depth;
-        if h == 0 || w == 0 || h % multiple != 0 || w % multiple != 0 {
-            return Err(ShapeError::Size {
-                height: h,
-                width: w,
-                multiple,
-            });
-        }
-        Ok(())
+        check_dims(dims, self.in_channels, 1 << self.depth)
     }
 
     /// [`forward`](Self::forward) after [`check_input`](Self::check_input).

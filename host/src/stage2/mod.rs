@@ -20,7 +20,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
 use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
-use crate::stage1::{ShapeError, Stage1Output, CH_I};
+use crate::stage1::{check_dims, ShapeError, Stage1Output, CH_I};
 
 pub use unveil_shared::manifest::Condition;
 
@@ -159,22 +159,7 @@ pub fn composite(foreground: Tensor<4>, background: Tensor<4>, alpha: Tensor<4>)
 impl Stage2Net {
     /// Check that `dims` (`[B, C, H, W]`, image and condition concatenated) fits G2.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
-        let [_, c, h, w] = dims;
-        if c != self.in_channels {
-            return Err(ShapeError::Channels {
-                expected: self.in_channels,
-                actual: c,
-            });
-        }
-        let multiple = 1usize << self.depth;
-        if h == 0 || w == 0 || h % multiple != 0 || w % multiple != 0 {
-            return Err(ShapeError::Size {
-                height: h,
-                width: w,
-                multiple,
-            });
-        }
-        Ok(())
+        check_dims(dims, self.in_channels, 1 << self.depth)
     }
 
     /// Encoder: `[B, 3 + c, H, W]` → [`Latent`].
