@@ -106,8 +106,11 @@ pub enum Calibration {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Quantisation {
     Float32,
-    /// Static post-training quantisation in QDQ form: per-channel symmetric int8 weights,
-    /// per-tensor uint8/int8 activations calibrated on `samples` images.
+    /// Static post-training int8 quantisation: per-channel symmetric int8 weights and
+    /// per-tensor uint8 activations calibrated on `samples` images. The graphs use
+    /// `QuantizeLinear → QLinearConv → DequantizeLinear` rather than the QDQ-around-Conv
+    /// form (tract folds QDQ weights back into a float conv); the variant keeps its name
+    /// so existing manifests still decode.
     Int8Qdq {
         calibration: Calibration,
         samples: u32,
@@ -165,6 +168,8 @@ pub enum ManifestError {
     BadFileName(String),
     #[error("SHA-256 of {file} does not match the manifest")]
     Hash { file: String },
+    #[error("manifest normalisation must have finite means and positive, finite deviations")]
+    Normalisation,
     #[error("unknown condition (expected texture, silhouette or none)")]
     UnknownCondition,
 }
@@ -220,6 +225,10 @@ impl Manifest {
                 width: self.width,
                 height: self.height,
             });
+        }
+        let n = &self.normalisation;
+        if !n.mean.iter().chain(&n.std).all(|v| v.is_finite()) || n.std.iter().any(|&s| s <= 0.0) {
+            return Err(ManifestError::Normalisation);
         }
         for role in [Role::Stage1, Role::Stage2] {
             if self.models.iter().filter(|m| m.role == role).count() != 1 {
@@ -350,6 +359,12 @@ mod tests {
         let mut m = sample();
         m.models[1].file = "../etc/passwd".to_string();
         assert!(matches!(m.validate(), Err(ManifestError::BadFileName(_))));
+
+        let mut m = sample();
+        m.normalisation.std[1] = 0.0;
+        assert_eq!(m.validate(), Err(ManifestError::Normalisation));
+        m.normalisation.std[1] = f32::NAN;
+        assert_eq!(m.validate(), Err(ManifestError::Normalisation));
 
         let mut m = sample();
         m.models.pop();
