@@ -375,6 +375,14 @@ fn serial_link_over_a_pseudo_terminal() {
     unlockpt(&master).unwrap();
     let slave =
         std::path::PathBuf::from(ptsname(&master, Vec::new()).unwrap().into_string().unwrap());
+    // A fresh pty starts in cooked mode with echo on: until the board switches it to raw
+    // mode, the line discipline would echo the camera's Hello bytes back to the camera as
+    // a torn frame. A real UART has no echo, so start the pty raw, as the wire would be.
+    // The handle stays open so the settings hold until the board opens the port.
+    let raw_slave = File::options().read(true).write(true).open(&slave).unwrap();
+    let mut tio = rustix::termios::tcgetattr(&raw_slave).unwrap();
+    tio.make_raw();
+    rustix::termios::tcsetattr(&raw_slave, rustix::termios::OptionalActions::Now, &tio).unwrap();
     let server_model = model.clone();
     let server = thread::spawn(move || {
         let server = Server::new(config(), || Pipeline::new(server_model.clone())).unwrap();
