@@ -18,6 +18,30 @@ pub enum CameraError {
     Short { expected: usize, actual: usize },
 }
 
+/// Check that a captured buffer of `len` bytes holds `height` rows of `width` pixels at
+/// `bytes_per_pixel`, `stride` bytes apart, and size `out` for the RGB8 result (it is
+/// reallocated only when the camera's size changes).
+fn fit_frame(
+    len: usize,
+    width: usize,
+    height: usize,
+    stride: usize,
+    bytes_per_pixel: usize,
+    out: &mut ImageU8,
+) -> Result<(), CameraError> {
+    let expected = stride * height.saturating_sub(1) + width * bytes_per_pixel;
+    if len < expected || stride < width * bytes_per_pixel {
+        return Err(CameraError::Short {
+            expected,
+            actual: len,
+        });
+    }
+    if out.width != width || out.height != height || out.channels != 3 {
+        *out = ImageU8::new(width, height, 3);
+    }
+    Ok(())
+}
+
 /// Packed 4:2:2 YUYV (two pixels in `Y0 U Y1 V`) to RGB8, BT.601 limited range, into `out`
 /// (`width × height × 3`). `stride` is the source's bytes per row.
 pub fn yuyv_to_rgb(
@@ -27,16 +51,7 @@ pub fn yuyv_to_rgb(
     stride: usize,
     out: &mut ImageU8,
 ) -> Result<(), CameraError> {
-    let expected = stride * height.saturating_sub(1) + width * 2;
-    if src.len() < expected || stride < width * 2 {
-        return Err(CameraError::Short {
-            expected,
-            actual: src.len(),
-        });
-    }
-    if out.width != width || out.height != height || out.channels != 3 {
-        *out = ImageU8::new(width, height, 3);
-    }
+    fit_frame(src.len(), width, height, stride, 2, out)?;
     for y in 0..height {
         let row = &src[y * stride..y * stride + width * 2];
         let dst = &mut out.data[y * width * 3..(y + 1) * width * 3];
@@ -139,16 +154,7 @@ mod device {
         stride: usize,
         out: &mut ImageU8,
     ) -> Result<(), CameraError> {
-        let expected = stride * height.saturating_sub(1) + width * 3;
-        if src.len() < expected || stride < width * 3 {
-            return Err(CameraError::Short {
-                expected,
-                actual: src.len(),
-            });
-        }
-        if out.width != width || out.height != height || out.channels != 3 {
-            *out = ImageU8::new(width, height, 3);
-        }
+        super::fit_frame(src.len(), width, height, stride, 3, out)?;
         for y in 0..height {
             out.data[y * width * 3..(y + 1) * width * 3]
                 .copy_from_slice(&src[y * stride..y * stride + width * 3]);
