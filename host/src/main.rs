@@ -635,8 +635,6 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
             }
             let (report, rows) =
                 eval::eval_stage2(&restorers, &loader, batches, batch, 6, &device)?;
-            std::fs::write(out.join("eval_stage2.md"), report.markdown())?;
-            std::fs::write(out.join("eval_stage2.csv"), report.csv())?;
             let titles = [
                 "occluded",
                 "texture map",
@@ -645,19 +643,12 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
                 "restored",
                 "truth",
             ];
-            let grid = sheet::stack(&[sheet::header(&titles, size), sheet::compose(&rows)]);
-            dataset::write_rgb8(&out.join("eval_stage2.png"), &grid)?;
-            print!("{}", report.markdown());
-            println!(
-                "\nwrote eval_stage2.md, eval_stage2.csv and eval_stage2.png to {}",
-                out.display()
-            );
+            let (md, csv) = (report.markdown(), report.csv());
+            write_eval(&out, "eval_stage2", &md, &csv, &titles, &rows, size)?;
         }
         Network::Stage1 | Network::Extractor => {
             let model = eval::load_stage1(&run_dir, &device)?;
             let (report, rows) = eval::eval_stage1(&model, &loader, batches, batch, 6, &device)?;
-            std::fs::write(out.join("eval_stage1.md"), report.markdown())?;
-            std::fs::write(out.join("eval_stage1.csv"), report.csv())?;
             let titles = [
                 "occluded",
                 "IUV pred",
@@ -665,15 +656,33 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
                 "albedo pred",
                 "albedo truth",
             ];
-            let grid = sheet::stack(&[sheet::header(&titles, size), sheet::compose(&rows)]);
-            dataset::write_rgb8(&out.join("eval_stage1.png"), &grid)?;
-            print!("{}", report.markdown());
-            println!(
-                "\nwrote eval_stage1.md, eval_stage1.csv and eval_stage1.png to {}",
-                out.display()
-            );
+            let (md, csv) = (report.markdown(), report.csv());
+            write_eval(&out, "eval_stage1", &md, &csv, &titles, &rows, size)?;
         }
     }
+    Ok(())
+}
+
+/// Write an evaluation's `STEM.md`, `STEM.csv` and picture grid `STEM.png` into `out`,
+/// and print the Markdown.
+fn write_eval(
+    out: &Path,
+    stem: &str,
+    markdown: &str,
+    csv: &str,
+    titles: &[&str],
+    rows: &[Vec<unveil_shared::ImageU8>],
+    size: usize,
+) -> Result<()> {
+    std::fs::write(out.join(format!("{stem}.md")), markdown)?;
+    std::fs::write(out.join(format!("{stem}.csv")), csv)?;
+    let grid = sheet::stack(&[sheet::header(titles, size), sheet::compose(rows)]);
+    dataset::write_rgb8(&out.join(format!("{stem}.png")), &grid)?;
+    print!("{markdown}");
+    println!(
+        "\nwrote {stem}.md, {stem}.csv and {stem}.png to {}",
+        out.display()
+    );
     Ok(())
 }
 
