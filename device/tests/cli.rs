@@ -16,6 +16,17 @@ fn run(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Run and require success, showing the command's stderr otherwise; returns its stdout.
+fn run_ok(args: &[&str]) -> String {
+    let res = run(args);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    String::from_utf8_lossy(&res.stdout).into_owned()
+}
+
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -34,7 +45,7 @@ fn restore_a_folder_with_and_without_masks() {
     std::fs::write(input.join("notes.txt"), "ignored").unwrap();
 
     let out = tmp.path().join("out");
-    let res = run(&[
+    let stdout = run_ok(&[
         "restore",
         "--models",
         p(&models),
@@ -43,13 +54,8 @@ fn restore_a_folder_with_and_without_masks() {
         "--out",
         p(&out),
     ]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&res.stdout).trim(),
+        stdout.trim(),
         format!("restored 2 image(s) into {}", out.display())
     );
     let a = load_rgb(&out.join("a.png")).unwrap();
@@ -74,7 +80,7 @@ fn restore_a_folder_with_and_without_masks() {
         save_rgb(&masks.join(format!("{name}.png")), &mask).unwrap();
     }
     let masked = tmp.path().join("masked");
-    let res = run(&[
+    run_ok(&[
         "restore",
         "--models",
         p(&models),
@@ -85,11 +91,6 @@ fn restore_a_folder_with_and_without_masks() {
         "--mask",
         p(&masks),
     ]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
     for (name, img, full) in [("a", &small, &a), ("b", &large, &b)] {
         let got = load_rgb(&masked.join(format!("{name}.png"))).unwrap();
         for i in 0..img.width * img.height {
@@ -158,7 +159,7 @@ fn bench_reports_both_folders_side_by_side() {
     .write(&int8)
     .unwrap();
     Fixture::tiny().write(&f32).unwrap();
-    let res = run(&[
+    let text = run_ok(&[
         "bench",
         "--models",
         p(&int8),
@@ -167,12 +168,6 @@ fn bench_reports_both_folders_side_by_side() {
         "--warmup",
         "2",
     ]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let text = String::from_utf8_lossy(&res.stdout);
     let rows: Vec<&str> = text.lines().filter(|l| l.contains(p(tmp.path()))).collect();
     assert_eq!(rows.len(), 2, "{text}");
     assert!(
