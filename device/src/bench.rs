@@ -103,7 +103,7 @@ pub fn run(dir: &Path, frames: usize, warmup: usize) -> Result<BenchResult, Benc
     }
     let format = match model.manifest.quantisation {
         Quantisation::Float32 => "f32",
-        Quantisation::Int8Qdq { .. } => "int8",
+        Quantisation::Int8 { .. } => "int8",
     };
     Ok(BenchResult {
         name: model.manifest.name.clone(),

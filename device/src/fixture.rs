@@ -14,7 +14,7 @@ use prost::Message as _;
 use tract_onnx::pb;
 use unveil_shared::manifest::{
     io as names, sha256, Calibration, Condition, Manifest, ModelFile, Quantisation, Role,
-    MANIFEST_BIN, MANIFEST_VERSION,
+    WeightScales, MANIFEST_BIN, MANIFEST_VERSION,
 };
 use unveil_shared::rng::mix;
 use unveil_shared::texture::{NUM_PARTS, TEXTURE_CHANNELS};
@@ -56,9 +56,10 @@ impl Fixture {
         fs::write(dir.join("stage1.onnx"), &stage1)?;
         fs::write(dir.join("stage2.onnx"), &stage2)?;
         let quantisation = if self.int8 {
-            Quantisation::Int8Qdq {
+            Quantisation::Int8 {
                 calibration: Calibration::MinMax,
                 samples: 0,
+                weights: WeightScales::PerTensor,
             }
         } else {
             Quantisation::Float32

@@ -109,7 +109,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", unveil_shared::report::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -14,7 +14,7 @@ use unveil_host::stage1::Stage1Config;
 use unveil_host::stage2::Stage2Config;
 use unveil_host::synth::SynthConfig;
 use unveil_host::train::cpu_device;
-use unveil_shared::manifest::{Calibration, Condition};
+use unveil_shared::manifest::{Calibration, Condition, WeightScales};
 
 const SIZE: usize = 128;
 
@@ -56,7 +56,8 @@ fn main() {
     let ranges =
         export::calibrate(&g1, &g2, &spec, &images, Calibration::MinMax, || {}).expect("calibrate");
     let f32 = export::export_f32(&g1, &g2, &spec).expect("f32");
-    let int8 = export::export_int8(&g1, &g2, &spec, &ranges).expect("int8");
+    let int8 =
+        export::export_int8(&g1, &g2, &spec, &ranges, WeightScales::PerTensor).expect("int8");
     let budget = Duration::from_secs(5);
     let tf = latency(&f32, &probe, budget);
     let tq = latency(&int8, &probe, budget);

@@ -25,8 +25,12 @@
 //!
 //! `total = w_part · CE(part_logits, I) + w_uv · MSE_mask(uv, UV) + w_albedo · MSE_mask(albedo, RGB)`
 //!
-//! - `CE`: cross-entropy over the 25 classes, averaged over *all* pixels (background is a
-//!   class: G1 must learn the amodal silhouette);
+//! - `CE`: cross-entropy over the 25 classes, a weighted mean over *all* pixels
+//!   (background is a class: G1 must learn the amodal silhouette) in which each subject
+//!   pixel counts `subject_weight` times. The subject covers ~10 % of a frame, so with
+//!   equal weights "background everywhere, a blob of any part on the subject" is already a
+//!   low loss and the 24 part classes barely move; weighting the subject up makes the
+//!   parts, not the outline, what the loss is about;
 //! - `MSE_mask`: squared error averaged over the subject pixels of the *ground truth*
 //!   (`I > 0`) and the channels; U, V and albedo are undefined on background.
 
@@ -109,8 +113,27 @@ pub fn masked_mse(a: Tensor<4>, b: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
 /// of range panics inside burn; build targets with [`part_targets`], which clamps).
 /// Returns `[1]`: `mean_{b,h,w} −log softmax(logits)[targets]`.
 pub fn cross_entropy_2d(logits: Tensor<4>, targets: Tensor<3, Int>) -> Tensor<1> {
+    pixel_cross_entropy(logits, targets).mean()
+}
+
+/// Per-pixel cross-entropy with logits: `[B, K, H, W]`, `[B, H, W]` → `[B, 1, H, W]`.
+fn pixel_cross_entropy(logits: Tensor<4>, targets: Tensor<3, Int>) -> Tensor<4> {
     let log_p = log_softmax(logits, 1); // [B, K, H, W]
-    log_p.gather(1, targets.unsqueeze_dim::<4>(1)).neg().mean()
+    log_p.gather(1, targets.unsqueeze_dim::<4>(1)).neg()
+}
+
+/// [`cross_entropy_2d`] as a weighted mean: `Σ w·ce / Σ w` with `weights` `[B, 1, H, W]`
+/// (non-negative; an all-zero weight map gives 0).
+pub fn weighted_cross_entropy_2d(
+    logits: Tensor<4>,
+    targets: Tensor<3, Int>,
+    weights: Tensor<4>,
+) -> Tensor<1> {
+    let total = weights.clone().sum().clamp_min(1e-12);
+    pixel_cross_entropy(logits, targets)
+        .mul(weights)
+        .sum()
+        .div(total)
 }
 
 /// Binary cross-entropy with logits, averaged over all elements, in the numerically stable
@@ -157,6 +180,10 @@ pub struct Stage1LossConfig {
     /// Weight of the part cross-entropy.
     #[config(default = 1.0)]
     pub part_weight: f32,
+    /// How many times a ground-truth subject pixel counts in the part cross-entropy,
+    /// against 1 for a background pixel (see the module docs).
+    #[config(default = 4.0)]
+    pub subject_weight: f32,
     /// Weight of the masked UV mean squared error.
     #[config(default = 1.0)]
     pub uv_weight: f32,
@@ -203,7 +230,15 @@ impl Stage1LossConfig {
         expect_dims("albedo", &[b, 3, h, w], &pred.albedo.dims())?;
 
         let mask = subject_mask(target.clone());
-        let part = cross_entropy_2d(pred.part_logits.clone(), part_targets(target.clone()));
+        let weights = mask
+            .clone()
+            .mul_scalar(self.subject_weight - 1.0)
+            .add_scalar(1.0);
+        let part = weighted_cross_entropy_2d(
+            pred.part_logits.clone(),
+            part_targets(target.clone()),
+            weights,
+        );
         let uv = masked_mse(
             pred.uv.clone(),
             target.clone().narrow(1, CH_UV, 2),
@@ -509,6 +544,26 @@ mod tests {
         assert!((scalar(loss.albedo.clone()) - albedo).abs() < 1e-6);
         let want = 2.0 * ce + 3.0 * uv + 4.0 * albedo;
         assert!((scalar(loss.total) - want).abs() < 1e-5);
+    }
+
+    #[test]
+    fn part_cross_entropy_weights_subject_pixels() {
+        let (mut pred, target) = stage1_case(0.0);
+        // Subject pixel (part 1): logit 2 on class 1, else 0 → CE = ln(24 + e²) − 2.
+        // Background pixel: logits all 0 → CE = ln 25.
+        let mut logits = vec![0.0f32; 50];
+        logits[2] = 2.0; // class 1, pixel 0 (layout [1, 25, 1, 2])
+        pred.part_logits = t4(logits, [1, 25, 1, 2]);
+        let subject = (24.0f32 + 2.0f32.exp()).ln() - 2.0;
+        let background = 25.0f32.ln();
+        let cfg = Stage1LossConfig::new().with_subject_weight(3.0);
+        let got = scalar(cfg.forward(&pred, target.clone()).unwrap().part);
+        let want = (3.0 * subject + background) / 4.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // Weight 1 is the plain mean.
+        let cfg = cfg.with_subject_weight(1.0);
+        let got = scalar(cfg.forward(&pred, target).unwrap().part);
+        assert!((got - (subject + background) / 2.0).abs() < 1e-5);
     }
 
     #[test]

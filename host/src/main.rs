@@ -20,7 +20,7 @@ use unveil_host::sheet;
 use unveil_host::stage2::Condition;
 use unveil_host::synth::{self, SubjectSource, SynthConfig};
 use unveil_host::train::{BackendKind, TrainConfig};
-use unveil_shared::manifest::Calibration;
+use unveil_shared::manifest::{Calibration, WeightScales};
 
 /// Unveil restores the hidden parts of people in camera images. This tool makes the
 /// training data, trains and evaluates the networks, and exports them for the device.
@@ -167,6 +167,10 @@ struct TrainArgs {
     /// Stage 2: run folder of the trained silhouette network S (frozen). Default: runs/silhouette.
     #[arg(long, value_name = "DIR")]
     silhouette: Option<PathBuf>,
+    /// Stage 1 and extractor: how many times a subject pixel counts in the part
+    /// cross-entropy (background pixels count once). Default 4.
+    #[arg(long)]
+    subject_weight: Option<f32>,
     /// Stage 2 loss weights (0 switches a term off): L2 reconstruction, L3 adversarial,
     /// L4 silhouette features, L5 background patches.
     #[arg(long)]
@@ -256,7 +260,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", unveil_shared::report::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -559,6 +563,13 @@ fn train_one(
         }))
         .with_seed(args.seed);
     config.occlusion = OcclusionSpec::new(args.occlusion);
+    if let Some(w) = args.subject_weight {
+        anyhow::ensure!(
+            w.is_finite() && w > 0.0,
+            "--subject-weight must be a positive number, got {w}"
+        );
+        config.loss = config.loss.clone().with_subject_weight(w);
+    }
     if network == Network::Stage2 {
         config.stage2 = config.stage2.with_condition(args.condition);
         let mut l = config.stage2_loss.clone();
@@ -735,10 +746,14 @@ struct ExportArgs {
     /// Model name recorded in the manifest (default: the output folder's name).
     #[arg(long)]
     name: Option<String>,
-    /// Quantise to int8: QLinearConv with per-channel int8 weights and uint8 activations
-    /// calibrated on --samples occluded images (tract runs these as integer kernels).
+    /// Quantise to int8: QLinearConv with int8 weights and uint8 activations calibrated on
+    /// --samples occluded images (tract runs these as integer kernels).
     #[arg(long)]
     int8: bool,
+    /// With --int8: one weight scale per convolution (`per-tensor`, fastest in tract) or per
+    /// output channel (`per-channel`, finer).
+    #[arg(long, default_value = "per-tensor", value_parser = parse_weight_scales)]
+    weight_scales: WeightScales,
     /// Calibration data-set folder (`unveil synth`); default: render --samples samples.
     #[arg(long, value_name = "DIR")]
     calibrate: Option<PathBuf>,
@@ -757,6 +772,14 @@ struct ExportArgs {
     /// one's PSNR against the clean image on the hidden pixels. 0 skips the check.
     #[arg(long, default_value_t = 16)]
     check: usize,
+}
+
+fn parse_weight_scales(s: &str) -> Result<WeightScales, String> {
+    match s {
+        "per-tensor" => Ok(WeightScales::PerTensor),
+        "per-channel" => Ok(WeightScales::PerChannel),
+        _ => Err(format!("expected per-tensor or per-channel, got {s:?}")),
+    }
 }
 
 fn parse_calibration(s: &str) -> Result<Calibration, String> {
@@ -877,6 +900,7 @@ fn cmd_export(args: &ExportArgs) -> Result<()> {
         let pb = progress(2 * images.len() as u64, "calibrate");
         let precision = Precision::Int8 {
             calibration: args.range,
+            weights: args.weight_scales,
             images: &images,
         };
         let m = export::export_folder(&args.out, &src.g1, &src.g2, &spec, precision, || pb.inc(1))?;

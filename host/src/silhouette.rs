@@ -4,19 +4,22 @@
 //! `S.features(y_f)` with `S.features(x)`: the activation of the conv layer a third of the
 //! way from the input (METHOD.md, L4).
 //!
-//! Architecture (six 3x3 conv layers, then a 1x1 head; `w` = `base_width`):
+//! A U-Net with `depth` stride-2 levels (`w` = `base_width`, level `l` has `w·2^l`
+//! channels). Telling the subject from a busy background needs context far wider than a
+//! limb, so the encoder goes down to `H/2^depth` (receptive field > 100 px at depth 4);
+//! the skips bring the edges back. Layers, in order:
 //!
 //! | # | layer | output |
 //! |---|---|---|
-//! | 1 | `enc1`: ConvBlock 3→w | `[B, w, H, W]` |
-//! | 2 | `enc2`: Down w→2w | `[B, 2w, H/2, W/2]` ← **[`Silhouette::features`]** (layer 2 of 6) |
-//! | 3 | `enc3`: ConvBlock 2w→2w | `[B, 2w, H/2, W/2]` |
-//! | 4 | `enc4`: Down 2w→4w | `[B, 4w, H/4, W/4]` |
-//! | 5 | `dec1`: Up 4w→2w, concat `enc3` | `[B, 4w, H/2, W/2]` |
-//! | 6 | `dec2`: Up 4w→w, concat `enc1` | `[B, 2w, H, W]` |
+//! | 1 | `stem`: ConvBlock 3→w | `[B, w, H, W]` |
+//! | 2 | `down[0]`: Down w→2w | `[B, 2w, H/2, W/2]` |
+//! | 3 | `mid`: ConvBlock 2w→2w | `[B, 2w, H/2, W/2]` ← **[`Silhouette::features`]** |
+//! | 4… | `down[l]`, l = 1..depth: Down | `[B, w·2^(l+1), H/2^(l+1), W/2^(l+1)]` |
+//! | … | `up[k]`: Up, then concat the encoder output of the same size | back to `[B, 2w, H, W]` |
 //! | – | `head`: 1x1 conv 2w→1 | `[B, 1, H, W]` logit |
 //!
-//! Input H and W must be multiples of 4.
+//! At depth 4 that is ten conv layers, so the feature layer (3) sits about a third of the
+//! way in. Input H and W must be multiples of `2^depth`.
 
 use burn::prelude::*;
 
@@ -29,6 +32,9 @@ pub struct SilhouetteConfig {
     /// Channels of the first layer.
     #[config(default = 8)]
     pub base_width: usize,
+    /// Number of stride-2 levels (at least 1); H and W must be multiples of `2^depth`.
+    #[config(default = 4)]
+    pub depth: usize,
     /// Input channels (3: RGB in [-1, 1]).
     #[config(default = 3)]
     pub in_channels: usize,
@@ -41,22 +47,37 @@ impl Default for SilhouetteConfig {
 }
 
 impl SilhouetteConfig {
-    /// The tiny preset (width 8), for tests.
+    /// The tiny preset (width 8, 3 levels), for tests.
     pub fn tiny() -> Self {
-        Self::new().with_base_width(8)
+        Self::new().with_base_width(8).with_depth(3)
     }
 
     /// Build S on `device` (burn's default init; see [`crate::blocks::seeded_init`]).
     pub fn init(&self, device: &Device) -> Silhouette {
-        let w = self.base_width;
+        let depth = self.depth.max(1);
+        let width = |level: usize| self.base_width << level;
+        let down = (0..depth)
+            .map(|l| DownConfig::new(width(l), width(l + 1)).init(device))
+            .collect();
+        // up[k] brings level depth-k back to level depth-k-1; below the deepest level its
+        // input is the previous Up's output concatenated with a skip (twice the width).
+        let up = (0..depth)
+            .rev()
+            .map(|l| {
+                let cin = if l + 1 == depth {
+                    width(depth)
+                } else {
+                    2 * width(l + 1)
+                };
+                UpConfig::new(cin, width(l)).init(device)
+            })
+            .collect();
         Silhouette {
-            enc1: ConvBlockConfig::new(self.in_channels, w).init(device),
-            enc2: DownConfig::new(w, 2 * w).init(device),
-            enc3: ConvBlockConfig::new(2 * w, 2 * w).init(device),
-            enc4: DownConfig::new(2 * w, 4 * w).init(device),
-            dec1: UpConfig::new(4 * w, 2 * w).init(device),
-            dec2: UpConfig::new(4 * w, w).init(device),
-            head: HeadConfig::new(2 * w, 1).init(device),
+            stem: ConvBlockConfig::new(self.in_channels, width(0)).init(device),
+            mid: ConvBlockConfig::new(width(1), width(1)).init(device),
+            down,
+            up,
+            head: HeadConfig::new(2 * width(0), 1).init(device),
             in_channels: self.in_channels,
         }
     }
@@ -65,35 +86,42 @@ impl SilhouetteConfig {
 /// The silhouette CNN (see the module docs for its layers).
 #[derive(Module, Debug)]
 pub struct Silhouette {
-    enc1: ConvBlock,
-    enc2: Down,
-    enc3: ConvBlock,
-    enc4: Down,
-    dec1: Up,
-    dec2: Up,
+    stem: ConvBlock,
+    mid: ConvBlock,
+    down: Vec<Down>,
+    up: Vec<Up>,
     head: Head,
     in_channels: usize,
 }
 
 impl Silhouette {
     /// Input H and W must be multiples of this.
-    pub const SIZE_MULTIPLE: usize = 4;
+    pub fn size_multiple(&self) -> usize {
+        1 << self.down.len()
+    }
 
     /// Check that `dims` (`[B, C, H, W]`) is an input this network takes.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
-        check_dims(dims, self.in_channels, Self::SIZE_MULTIPLE)
+        check_dims(dims, self.in_channels, self.size_multiple())
     }
 
     /// `x`: `[B, 3, H, W]` in [-1, 1] → silhouette logit `[B, 1, H, W]`
     /// (sigmoid > 0.5, i.e. logit > 0, means subject).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let e1 = self.enc1.forward(x); // [B, w, H, W]
-        let e2 = self.enc2.forward(e1.clone()); // [B, 2w, H/2, W/2]
-        let e3 = self.enc3.forward(e2); // [B, 2w, H/2, W/2]
-        let e4 = self.enc4.forward(e3.clone()); // [B, 4w, H/4, W/4]
-        let d1 = Tensor::cat(vec![self.dec1.forward(e4), e3], 1); // [B, 4w, H/2, W/2]
-        let d2 = Tensor::cat(vec![self.dec2.forward(d1), e1], 1); // [B, 2w, H, W]
-        self.head.forward(d2)
+        let e0 = self.stem.forward(x); // [B, w, H, W]
+        let e1 = self.features_from_stem(e0.clone()); // [B, 2w, H/2, W/2]
+                                                      // skips[l] is the encoder output at level l (H/2^l).
+        let mut skips = vec![e0, e1];
+        for down in &self.down[1..] {
+            let next = down.forward(skips[skips.len() - 1].clone());
+            skips.push(next);
+        }
+        let mut y = skips.pop().expect("depth >= 1 leaves the bottleneck"); // [B, w·2^depth, ..]
+        for up in &self.up {
+            let skip = skips.pop().expect("one skip per Up");
+            y = Tensor::cat(vec![up.forward(y), skip], 1); // [B, 2·w·2^l, H/2^l, W/2^l]
+        }
+        self.head.forward(y)
     }
 
     /// [`forward`](Self::forward) after [`check_input`](Self::check_input).
@@ -102,10 +130,15 @@ impl Silhouette {
         Ok(self.forward(x))
     }
 
-    /// The L4 feature: output of layer 2 of the six conv layers (`enc2`, the first
-    /// stride-2 conv, after its LeakyReLU): `[B, 3, H, W]` → `[B, 2w, H/2, W/2]`.
+    /// The L4 feature: output of conv layer 3 (`mid`, after its LeakyReLU):
+    /// `[B, 3, H, W]` → `[B, 2w, H/2, W/2]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        self.enc2.forward(self.enc1.forward(x))
+        self.features_from_stem(self.stem.forward(x))
+    }
+
+    /// `[B, w, H, W]` (stem output) → `[B, 2w, H/2, W/2]` (layer 3).
+    fn features_from_stem(&self, e0: Tensor<4>) -> Tensor<4> {
+        self.mid.forward(self.down[0].forward(e0))
     }
 }
 
@@ -133,14 +166,15 @@ mod tests {
     fn shapes_and_feature_layer() {
         let dev = device();
         let s = SilhouetteConfig::tiny().init(&dev);
-        let x = Tensor::<4>::zeros([2, 3, 16, 12], &dev);
-        assert_eq!(s.forward(x.clone()).dims(), [2, 1, 16, 12]);
-        assert_eq!(s.features(x).dims(), [2, 16, 8, 6]);
+        assert_eq!(s.size_multiple(), 8);
+        let x = Tensor::<4>::zeros([2, 3, 16, 24], &dev);
+        assert_eq!(s.forward(x.clone()).dims(), [2, 1, 16, 24]);
+        assert_eq!(s.features(x).dims(), [2, 16, 8, 12]);
         assert!(s
-            .try_forward(Tensor::<4>::zeros([1, 3, 10, 12], &dev))
+            .try_forward(Tensor::<4>::zeros([1, 3, 12, 16], &dev))
             .is_err());
         assert!(s
-            .try_forward(Tensor::<4>::zeros([1, 1, 12, 12], &dev))
+            .try_forward(Tensor::<4>::zeros([1, 1, 16, 16], &dev))
             .is_err());
     }
 

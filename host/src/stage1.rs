@@ -210,10 +210,14 @@ impl Stage1Net {
 impl Stage1Output {
     /// Hard part labels `[B, H, W]` (0 = background), decided in two steps: a pixel is
     /// subject when the parts together are more likely than background
-    /// (`p(bg) < 0.5`, i.e. `logit_bg < logsumexp(part logits)`), and then its label is the
-    /// most likely part. A plain argmax over all 25 classes calls a pixel background
+    /// (`p(bg) < 0.5`, i.e. `Σ_parts exp(logit_part − logit_bg) > 1`), and then its label is
+    /// the most likely part. A plain argmax over all 25 classes calls a pixel background
     /// whenever no *single* part beats it, which early in training is almost every pixel
     /// of the subject: 24 parts share the subject's probability mass.
+    ///
+    /// The sum needs no max shift: only its comparison with 1 matters, and an overflow to
+    /// +inf (or underflow to 0) still compares the right way. It also saves the exported
+    /// graph a channel-wise max, which tract runs as a slow strided reduction.
     pub fn part_labels(&self) -> Tensor<3, Int> {
         self.part_labels_4d().squeeze_dim::<3>(1)
     }
@@ -223,10 +227,8 @@ impl Stage1Output {
         let background = self.part_logits.clone().narrow(1, 0, 1); // [B, 1, H, W]
         let parts = self.part_logits.clone().narrow(1, 1, NUM_PARTS); // [B, 24, H, W]
         let best = parts.clone().argmax(1).add_scalar(1); // [B, 1, H, W]
-        let peak = parts.clone().max_dim(1);
-        let logsumexp = parts.sub(peak.clone()).exp().sum_dim(1).log().add(peak);
-        let subject = background.lower(logsumexp);
-        best.mask_fill(subject.bool_not(), 0)
+        let odds = parts.sub(background).exp().sum_dim(1); // p(subject) / p(bg)
+        best.mask_fill(odds.lower_equal_elem(1.0), 0)
     }
 
     /// The 6-channel texture-map tensor `[B, 6, H, W]` in the shared layout:

@@ -12,6 +12,7 @@ pub mod link;
 pub mod manifest;
 pub mod occlusion;
 pub mod patches;
+pub mod report;
 pub mod rng;
 pub mod texture;
 

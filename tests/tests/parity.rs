@@ -13,7 +13,8 @@ use unveil_host::stage1::{Stage1Config, Stage1Net};
 use unveil_host::stage2::{Stage2Config, Stage2Net};
 use unveil_host::train::cpu_device;
 use unveil_shared::manifest::{
-    Calibration, Condition, Manifest, ManifestError, Quantisation, MANIFEST_BIN, MANIFEST_JSON,
+    Calibration, Condition, Manifest, ManifestError, Quantisation, WeightScales, MANIFEST_BIN,
+    MANIFEST_JSON,
 };
 
 const SIZE: usize = 64;
@@ -107,7 +108,8 @@ fn int8_and_f32(condition: Condition) -> (Graphs, Graphs) {
         1 + 2 * 3 + 2 * 3 + 3,
         "G1 convolutions"
     );
-    let int8 = export::export_int8(&g1, &g2, &spec, &ranges).expect("int8 export");
+    let int8 = export::export_int8(&g1, &g2, &spec, &ranges, WeightScales::PerTensor)
+        .expect("int8 export");
     let f32 = export::export_f32(&g1, &g2, &spec).expect("f32 export");
     (int8, f32)
 }

@@ -11,6 +11,8 @@ use tract_onnx::pb;
 use super::onnx::{ConvWeights, GraphBuilder};
 use super::quantise::{self, ConvRanges};
 use super::ExportError;
+use unveil_shared::manifest::WeightScales;
+
 use crate::blocks::{ConvBlock, Down, Head, Up};
 
 /// How convolutions are written.
@@ -22,8 +24,9 @@ pub enum Numerics<'a> {
     /// output, so that a runtime can observe their ranges.
     Probe,
     /// `QuantizeLinear → QLinearConv → DequantizeLinear`, with the activation ranges of
-    /// the n-th convolution at index n (in the order the exporter emits them).
-    Int8(&'a [ConvRanges]),
+    /// the n-th convolution at index n (in the order the exporter emits them), and weight
+    /// scales of this granularity.
+    Int8(&'a [ConvRanges], WeightScales),
 }
 
 /// The graph outputs exposing one convolution's input and output in a
@@ -44,6 +47,8 @@ pub struct Emitter<'a> {
     /// Quantised twins of f32 tensors already quantised (a tensor read by two
     /// convolutions is quantised once).
     quantised: HashMap<String, quantise::QTensor>,
+    /// Inside [`Emitter::full_resolution`]: convolutions stay f32.
+    full_resolution: bool,
 }
 
 impl<'a> Emitter<'a> {
@@ -54,7 +59,21 @@ impl<'a> Emitter<'a> {
             convs: 0,
             probes: Vec::new(),
             quantised: HashMap::new(),
+            full_resolution: false,
         }
+    }
+
+    /// Run `f` with its convolutions kept in f32 even in int8 mode; for the layers at the
+    /// input's full resolution. There, few channels meet many pixels: tract's int8
+    /// convolution first copies every 3x3 patch into a packed buffer (cost per input
+    /// value, whatever the channel count), which at 8–16 channels costs more than its
+    /// whole f32 direct convolution. These layers also write the outputs, so f32 there
+    /// keeps the int8 model closer to f32. They hold ~3 % of the weights.
+    pub fn full_resolution<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = std::mem::replace(&mut self.full_resolution, true);
+        let out = f(self);
+        self.full_resolution = outer;
+        out
     }
 
     /// A 2D convolution of `x` with `conv`'s weights, in this emitter's numeric mode.
@@ -89,7 +108,7 @@ impl<'a> Emitter<'a> {
         let index = self.convs;
         self.convs += 1;
         match self.numerics {
-            Numerics::Int8(_) if !quantise => {
+            Numerics::Int8(..) if !quantise || self.full_resolution => {
                 let x = if upsample {
                     self.g.resize_nearest2x(x)
                 } else {
@@ -111,11 +130,13 @@ impl<'a> Emitter<'a> {
                 }
                 Ok(y)
             }
-            Numerics::Int8(ranges) => {
+            Numerics::Int8(ranges, weights) => {
                 let r = ranges.get(index).ok_or(ExportError::CalibrationMismatch {
                     expected: index + 1,
                     found: ranges.len(),
                 })?;
+                // Upsample in f32, then quantise: tract's nearest resize has a fast path
+                // for f32 only (on u8 it took 4x longer than the quantiser it saves).
                 let x = if upsample {
                     self.g.resize_nearest2x(x)
                 } else {
@@ -129,7 +150,7 @@ impl<'a> Emitter<'a> {
                         q
                     }
                 };
-                Ok(quantise::qconv(&mut self.g, &qx, &w, r.output))
+                Ok(quantise::qconv(&mut self.g, &qx, &w, r.output, weights))
             }
         }
     }
@@ -141,7 +162,7 @@ impl<'a> Emitter<'a> {
         name: &str,
         doc: &str,
     ) -> Result<(pb::ModelProto, Vec<Probe>), ExportError> {
-        if let Numerics::Int8(ranges) = self.numerics {
+        if let Numerics::Int8(ranges, _) = self.numerics {
             if ranges.len() != self.convs {
                 return Err(ExportError::CalibrationMismatch {
                     expected: self.convs,
@@ -198,7 +219,7 @@ pub fn encoder(
     down: &[Down],
     down_conv: &[ConvBlock],
 ) -> Result<(String, Vec<String>), ExportError> {
-    let mut h = stem.emit(e, x)?;
+    let mut h = e.full_resolution(|e| stem.emit(e, x))?;
     let mut skips = Vec::with_capacity(down.len());
     for (d, c) in down.iter().zip(down_conv) {
         skips.push(h.clone());
@@ -219,22 +240,30 @@ pub fn decoder(
 ) -> Result<String, ExportError> {
     let mut h = z.to_string();
     for (level, (u, c)) in up.iter().zip(conv).enumerate() {
-        let h_up = u.emit(e, &h)?;
-        let joined = match skips {
-            Some(s) => {
-                let skip = s
-                    .len()
-                    .checked_sub(level + 1)
-                    .and_then(|i| s.get(i))
-                    .ok_or(ExportError::Architecture(format!(
-                        "decoder level {level} has no encoder skip ({} skips)",
-                        s.len()
-                    )))?;
-                e.g.concat(&[&h_up, skip], 1)
-            }
-            None => h_up,
+        let step = |e: &mut Emitter| -> Result<String, ExportError> {
+            let h_up = u.emit(e, &h)?;
+            let joined = match skips {
+                Some(s) => {
+                    let skip = s
+                        .len()
+                        .checked_sub(level + 1)
+                        .and_then(|i| s.get(i))
+                        .ok_or(ExportError::Architecture(format!(
+                            "decoder level {level} has no encoder skip ({} skips)",
+                            s.len()
+                        )))?;
+                    e.g.concat(&[&h_up, skip], 1)
+                }
+                None => h_up,
+            };
+            c.emit(e, &joined)
         };
-        h = c.emit(e, &joined)?;
+        // The last level upsamples back to the input's resolution.
+        h = if level + 1 == up.len() {
+            e.full_resolution(step)?
+        } else {
+            step(e)?
+        };
     }
     Ok(h)
 }

@@ -25,11 +25,13 @@ pub fn report(dir: &Path, all_ops: bool, profile: bool) -> Result<String, Export
         m.condition.name(),
         match m.quantisation {
             Quantisation::Float32 => "f32".to_string(),
-            Quantisation::Int8Qdq {
+            Quantisation::Int8 {
                 calibration,
                 samples,
+                weights,
             } => format!(
-                "int8 (QLinearConv), activations calibrated {calibration:?} on {samples} samples"
+                "int8 (QLinearConv, {weights:?} weight scales), activations calibrated \
+                 {calibration:?} on {samples} samples"
             ),
         }
     );

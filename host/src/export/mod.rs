@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use unveil_shared::manifest::{
     self, Calibration, Condition, Manifest, ManifestError, ModelFile, Quantisation, Role,
-    MANIFEST_BIN, MANIFEST_JSON, MANIFEST_VERSION,
+    WeightScales, MANIFEST_BIN, MANIFEST_JSON, MANIFEST_VERSION,
 };
 use unveil_shared::texture::{NUM_PARTS, TEXTURE_CHANNELS};
 use unveil_shared::Normalisation;
@@ -225,10 +225,12 @@ pub fn export_int8(
     g2: &Stage2Net,
     spec: &ExportSpec,
     ranges: &Ranges,
+    weights: WeightScales,
 ) -> Result<Graphs, ExportError> {
     let (h, w) = (spec.height, spec.width);
-    let (s1, _) = stage1::stage1_graph(g1, h, w, Numerics::Int8(&ranges.stage1))?;
-    let (s2, _) = stage2::stage2_graph(g2, spec.condition, h, w, Numerics::Int8(&ranges.stage2))?;
+    let (s1, _) = stage1::stage1_graph(g1, h, w, Numerics::Int8(&ranges.stage1, weights))?;
+    let q2 = Numerics::Int8(&ranges.stage2, weights);
+    let (s2, _) = stage2::stage2_graph(g2, spec.condition, h, w, q2)?;
     Ok(Graphs {
         stage1: onnx::encode(&s1),
         stage2: onnx::encode(&s2),
@@ -293,6 +295,7 @@ pub enum Precision<'a> {
     /// Static int8, calibrated on these occluded images (CHW, normalised).
     Int8 {
         calibration: Calibration,
+        weights: WeightScales,
         images: &'a [Vec<f32>],
     },
 }
@@ -321,18 +324,20 @@ pub fn export_folder(
         }
         Precision::Int8 {
             calibration,
+            weights,
             images,
         } => {
             let ranges = calibrate(g1, g2, spec, images, calibration, on_sample)?;
-            let graphs = export_int8(g1, g2, spec, &ranges)?;
+            let graphs = export_int8(g1, g2, spec, &ranges, weights)?;
             let samples = u32::try_from(images.len()).unwrap_or(u32::MAX);
             write_folder(
                 dir,
                 spec,
                 &graphs,
-                Quantisation::Int8Qdq {
+                Quantisation::Int8 {
                     calibration,
                     samples,
+                    weights,
                 },
             )
         }

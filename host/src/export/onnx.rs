@@ -163,8 +163,9 @@ impl GraphBuilder {
         self.op("Conv", &[x, &weight, &bias], attrs)
     }
 
-    /// `QLinearConv`: 8-bit activations and int8 weights with per-output-channel scales,
-    /// `i32` bias at scale `x_scale · w_scale[c]`, 8-bit output (the zero points' type).
+    /// `QLinearConv`: 8-bit activations and int8 weights with one scale (`w_scales` of
+    /// length 1) or one per output channel, `i32` bias at scale `x_scale · w_scale[c]`,
+    /// 8-bit output (the zero points' type).
     #[allow(clippy::too_many_arguments)]
     pub fn qlinear_conv(
         &mut self,
@@ -180,8 +181,11 @@ impl GraphBuilder {
     ) -> String {
         let oc = w.out_channels();
         let weight = self.const_i8("weight_q", &w.shape, w_q);
-        let w_scale = self.const_f32("weight_scale", &[oc], w_scales);
-        let w_zero = self.const_i8("weight_zero", &[oc], &vec![0; oc]);
+        // ONNX: a per-tensor scale and zero point are scalars, per-channel ones 1-D.
+        let per_channel = w_scales.len() != 1 || oc == 1;
+        let dims: &[usize] = if per_channel { &[oc] } else { &[] };
+        let w_scale = self.const_f32("weight_scale", dims, w_scales);
+        let w_zero = self.const_i8("weight_zero", dims, &vec![0; w_scales.len()]);
         let bias = self.const_i32("bias_q", &[oc], bias_q);
         let attrs = conv_attributes(w);
         self.op(
@@ -219,10 +223,6 @@ impl GraphBuilder {
 
     pub fn exp(&mut self, x: &str) -> String {
         self.op("Exp", &[x], vec![])
-    }
-
-    pub fn log(&mut self, x: &str) -> String {
-        self.op("Log", &[x], vec![])
     }
 
     pub fn add(&mut self, a: &str, b: &str) -> String {
@@ -275,12 +275,6 @@ impl GraphBuilder {
         let ends = self.const_i64("ends", &[1], &[(start + len) as i64]);
         let axes = self.const_i64("axes", &[1], &[1]);
         self.op("Slice", &[x, &starts, &ends, &axes], vec![])
-    }
-
-    /// Maximum over the channel axis, keeping it (`[B, C, H, W]` → `[B, 1, H, W]`).
-    pub fn reduce_max_channels(&mut self, x: &str) -> String {
-        let attrs = vec![attr_ints("axes", &[1]), attr_int("keepdims", 1)];
-        self.op("ReduceMax", &[x], attrs)
     }
 
     /// Sum over the channel axis, keeping it (opset 13 takes the axes as an input).
@@ -481,13 +475,12 @@ mod tests {
         });
         assert_eq!(y, vec![3.0, -4.0, -0.2, 2.0, 3.0, -0.8]);
         let y = run_one(&[1, 2, 1, 2], &x, |g, i| {
-            let max = g.reduce_max_channels(i);
             let sum = g.reduce_sum_channels(i);
             let arg = g.argmax_channels(i);
             let arg = g.cast(&arg, DataType::Float);
-            g.concat(&[&max, &sum, &arg], 1)
+            g.concat(&[&sum, &arg], 1)
         });
-        assert_eq!(y, vec![3.0, 2.0, 2.0, -2.0, 1.0, 0.0]);
+        assert_eq!(y, vec![2.0, -2.0, 1.0, 0.0]);
     }
 
     #[test]

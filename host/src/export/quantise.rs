@@ -1,13 +1,23 @@
-//! Static int8 quantisation of convolutions: per-output-channel symmetric int8 weights,
-//! per-tensor asymmetric uint8 activations from calibrated ranges.
+//! Static int8 quantisation of convolutions: symmetric int8 weights (one scale per
+//! convolution, or per output channel), per-tensor asymmetric uint8 activations from
+//! calibrated ranges.
 //!
 //! Each convolution becomes `QuantizeLinear → QLinearConv → DequantizeLinear`, everything
 //! else stays f32. `QLinearConv` rather than the QDQ pattern (`DequantizeLinear` on the
 //! weights feeding a float `Conv`), because tract 0.23 folds a QDQ weight back into an
 //! f32 constant and runs a float convolution, while it lowers `QLinearConv` to its integer
 //! matrix-multiply kernels (see `unveil inspect`). Stock runtimes run `QLinearConv` too.
+//!
+//! Per-tensor weight scales are the default because of what tract does with the output
+//! requantisation `y = round(acc · x_scale · w_scale / y_scale) + y_zero`: with a scalar
+//! factor it fuses the scaling, zero point, clamp and cast into the integer matrix
+//! product's store; with a per-channel factor it runs them (and a zero-point correction
+//! pass) as seven separate elementwise passes over the `i32` accumulator, which made the
+//! int8 graphs ~2.5x slower.
 
 use serde::{Deserialize, Serialize};
+
+use unveil_shared::manifest::WeightScales;
 
 use super::onnx::{ConvWeights, GraphBuilder};
 
@@ -70,31 +80,51 @@ pub struct QTensor {
     pub params: QParams,
 }
 
-/// Per-output-channel symmetric int8 weights and the matching `i32` bias.
+/// Symmetric int8 weights and the matching `i32` bias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QWeights {
     pub weight: Vec<i8>,
+    /// One scale ([`WeightScales::PerTensor`]) or one per output channel.
     pub scales: Vec<f32>,
     pub bias: Vec<i32>,
 }
 
-/// Quantise `w` per output channel (`scale_c = max|w_c| / 127`, zero point 0) and its bias
-/// at scale `x_scale · scale_c`, as `QLinearConv` requires.
-pub fn quantise_weights(w: &ConvWeights, x_scale: f32) -> QWeights {
+/// Symmetric int8 scale for weights peaking at `peak` (`peak / 127`); an all-zero tensor
+/// or channel gets scale 1, so that its bias stays representable.
+fn weight_scale(peak: f32) -> f32 {
+    if peak > 0.0 {
+        peak / 127.0
+    } else {
+        1.0
+    }
+}
+
+fn peak_abs(values: &[f32]) -> f32 {
+    values.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// Quantise `w` with zero point 0 and scale `max|w| / 127`, taken over the whole tensor or
+/// per output channel as `granularity` says, and its bias at scale `x_scale · w_scale`,
+/// as `QLinearConv` requires.
+pub fn quantise_weights(w: &ConvWeights, x_scale: f32, granularity: WeightScales) -> QWeights {
     let fan_in = w.fan_in();
     let mut weight = Vec::with_capacity(w.weight.len());
     let mut scales = Vec::with_capacity(w.out_channels());
     let mut bias = Vec::with_capacity(w.out_channels());
+    let tensor_scale = weight_scale(peak_abs(&w.weight));
     for (c, channel) in w.weight.chunks(fan_in.max(1)).enumerate() {
-        let peak = channel.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        // An all-zero channel gets scale 1, so that its bias stays representable.
-        let scale = if peak > 0.0 { peak / 127.0 } else { 1.0 };
+        let scale = match granularity {
+            WeightScales::PerTensor => tensor_scale,
+            WeightScales::PerChannel => weight_scale(peak_abs(channel)),
+        };
         weight.extend(
             channel
                 .iter()
                 .map(|v| (v / scale).round_ties_even().clamp(-127.0, 127.0) as i8),
         );
-        scales.push(scale);
+        if granularity == WeightScales::PerChannel || scales.is_empty() {
+            scales.push(scale);
+        }
         let b = w.bias.get(c).copied().unwrap_or(0.0);
         let q = (f64::from(b) / (f64::from(x_scale) * f64::from(scale))).round();
         bias.push(q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32);
@@ -121,8 +151,14 @@ pub fn quantize_activation(g: &mut GraphBuilder, x: &str, range: Range) -> QTens
 }
 
 /// Write `QLinearConv(x) → DequantizeLinear`; returns the f32 output (pre-activation).
-pub fn qconv(g: &mut GraphBuilder, x: &QTensor, w: &ConvWeights, output: Range) -> String {
-    let q = quantise_weights(w, x.params.scale);
+pub fn qconv(
+    g: &mut GraphBuilder,
+    x: &QTensor,
+    w: &ConvWeights,
+    output: Range,
+    granularity: WeightScales,
+) -> String {
+    let q = quantise_weights(w, x.params.scale, granularity);
     let y = QParams::from_range(output);
     let y_scale = g.const_f32("y_scale", &[], &[y.scale]);
     let y_zero = g.const_u8("y_zero", &[], &[y.zero]);
@@ -173,7 +209,7 @@ mod tests {
             stride: [1, 1],
             pads: [0; 4],
         };
-        let q = quantise_weights(&w, 0.01);
+        let q = quantise_weights(&w, 0.01, WeightScales::PerChannel);
         assert_eq!(q.weight, vec![64, -127, 32, 0, 0, 0]); // 0.5·127 = 63.5 → 64 (even)
         assert!((q.scales[0] - 1.0 / 127.0).abs() < 1e-9);
         // 0.1 / (0.01 / 127) = 1270.
@@ -181,5 +217,24 @@ mod tests {
         // An all-zero channel keeps its bias: scale 1, -0.2 / 0.01 = -20.
         assert_eq!(q.scales[1], 1.0);
         assert_eq!(q.bias[1], -20);
+    }
+
+    #[test]
+    fn per_tensor_weights_share_one_scale() {
+        let w = ConvWeights {
+            weight: vec![0.5, -1.0, 0.25, 0.0, 0.1, -0.05],
+            shape: [2, 3, 1, 1],
+            bias: vec![0.1, -0.2],
+            stride: [1, 1],
+            pads: [0; 4],
+        };
+        let q = quantise_weights(&w, 0.01, WeightScales::PerTensor);
+        // One scale from the tensor's peak |−1.0|: 1/127 for both channels.
+        assert_eq!(q.scales.len(), 1);
+        assert!((q.scales[0] - 1.0 / 127.0).abs() < 1e-9);
+        // 0.1·127 = 12.7 → 13; −0.05·127 = −6.35 → −6.
+        assert_eq!(q.weight, vec![64, -127, 32, 0, 13, -6]);
+        // Both biases at 0.01/127: 1270 and −2540.
+        assert_eq!(q.bias, vec![1270, -2540]);
     }
 }

@@ -41,9 +41,8 @@ pub fn stage1_graph(
 }
 
 /// The texture map from G1's heads, as [`crate::stage1::Stage1Output::texture_map`]
-/// computes it: subject where `logit_bg < logsumexp(part logits)` (max-shifted, like
-/// burn), part = first argmax over parts + 1, channel 0 = part / 24, U, V and albedo
-/// zeroed off the subject.
+/// computes it: subject where `Σ_parts exp(logit_part − logit_bg) > 1`, part = first
+/// argmax over parts + 1, channel 0 = part / 24, U, V and albedo zeroed off the subject.
 fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> String {
     let background = g.slice_channels(logits, 0, 1);
     let parts = g.slice_channels(logits, 1, NUM_PARTS);
@@ -51,13 +50,10 @@ fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> St
     let best = g.cast(&best, DataType::Float);
     let one = g.const_f32("one", &[], &[1.0]);
     let best = g.add(&best, &one);
-    let peak = g.reduce_max_channels(&parts);
-    let shifted = g.sub(&parts, &peak);
-    let exp = g.exp(&shifted);
-    let sum = g.reduce_sum_channels(&exp);
-    let log = g.log(&sum);
-    let logsumexp = g.add(&log, &peak);
-    let subject = g.less(&background, &logsumexp);
+    let relative = g.sub(&parts, &background);
+    let exp = g.exp(&relative);
+    let odds = g.reduce_sum_channels(&exp);
+    let subject = g.less(&one, &odds);
     let subject = g.cast(&subject, DataType::Float);
     let label = g.mul(&best, &subject);
     let parts_count = g.const_f32("num_parts", &[], &[NUM_PARTS as f32]);
