@@ -46,10 +46,8 @@ pub fn stage1_graph(
 fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> String {
     let background = g.slice_channels(logits, 0, 1);
     let parts = g.slice_channels(logits, 1, NUM_PARTS);
-    let best = g.argmax_channels(&parts);
-    let best = g.cast(&best, DataType::Float);
+    let best = g.argmax_channels_unrolled(&parts, NUM_PARTS, 1.0);
     let one = g.const_f32("one", &[], &[1.0]);
-    let best = g.add(&best, &one);
     let relative = g.sub(&parts, &background);
     let exp = g.exp(&relative);
     let odds = g.reduce_sum_channels(&exp);
