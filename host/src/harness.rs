@@ -395,6 +395,15 @@ pub struct RunOutcome {
     pub rows: Vec<Vec<f32>>,
 }
 
+/// Write `config` as the run's `run.json`, atomically.
+fn write_run_config(dir: &Path, config: &RunConfig) -> Result<(), HarnessError> {
+    let json = serde_json::to_vec_pretty(config).map_err(|e| HarnessError::Write {
+        path: dir.join(RUN_FILE),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&dir.join(RUN_FILE), &json)
+}
+
 /// Start a new run (`resume == false`; the folder must not hold one) or continue the run
 /// in `dir` up to its `steps`. `source` supplies the samples, `backend` the device.
 pub fn run(
@@ -415,21 +424,22 @@ pub fn run(
                 config.network
             )));
         }
-        // The saved configuration wins, except for the target step count.
-        RunConfig {
+        // The saved configuration wins, except for the target step count, which
+        // `run.json` then records (a run extended to more steps says so).
+        let resumed = RunConfig {
             steps: config.steps,
-            ..saved
+            ..saved.clone()
+        };
+        if resumed.steps != saved.steps {
+            write_run_config(dir, &resumed)?;
         }
+        resumed
     } else {
         if dir.join(RUN_FILE).exists() {
             return Err(HarnessError::Exists(dir.into()));
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let json = serde_json::to_vec_pretty(config).map_err(|e| HarnessError::Write {
-            path: dir.join(RUN_FILE),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&dir.join(RUN_FILE), &json)?;
+        write_run_config(dir, config)?;
         config.clone()
     };
     let device = backend.device()?.autodiff();

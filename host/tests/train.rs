@@ -115,6 +115,11 @@ fn resume_continues_bit_exactly() {
         fs::read_to_string(straight.join(METRICS_FILE)).unwrap(),
         fs::read_to_string(split.join(METRICS_FILE)).unwrap()
     );
+    // The extended run records its new target: the same run.json as the straight run.
+    assert_eq!(
+        fs::read_to_string(straight.join(harness::RUN_FILE)).unwrap(),
+        fs::read_to_string(split.join(harness::RUN_FILE)).unwrap()
+    );
     // Parameter ids inside the files are random per process, so compare what the weights
     // compute: identical outputs, bit for bit.
     let dev = unveil_host::train::cpu_device();
