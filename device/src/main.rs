@@ -106,13 +106,7 @@ enum Command {
 
 fn main() -> ExitCode {
     // One line per failure, with its causes, whatever RUST_BACKTRACE says.
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", unveil_shared::report::one_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    unveil_shared::report::exit(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {

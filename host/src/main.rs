@@ -257,13 +257,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", unveil_shared::report::one_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    unveil_shared::report::exit(run(cli))
 }
 
 fn run(cli: Cli) -> Result<()> {

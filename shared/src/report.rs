@@ -20,6 +20,22 @@ pub fn one_line(error: &(dyn core::error::Error + 'static)) -> String {
     line
 }
 
+/// The process exit of a binary's `run`: success, or `error: <one line>` on stderr and
+/// failure.
+#[cfg(feature = "std")]
+pub fn exit<E>(result: Result<(), E>) -> std::process::ExitCode
+where
+    E: AsRef<dyn core::error::Error + Send + Sync + 'static>,
+{
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            std::eprintln!("error: {}", one_line(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
