@@ -68,7 +68,7 @@ impl<'a> Emitter<'a> {
     /// convolution first copies every 3x3 patch into a packed buffer (cost per input
     /// value, whatever the channel count), which at 8–16 channels costs more than its
     /// whole f32 direct convolution. These layers also write the outputs, so f32 there
-    /// keeps the int8 model closer to f32. They hold ~3 % of the weights.
+    /// keeps the int8 model closer to f32. They hold under 1 % of the weights.
     pub fn full_resolution<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         let outer = std::mem::replace(&mut self.full_resolution, true);
         let out = f(self);
@@ -135,8 +135,6 @@ impl<'a> Emitter<'a> {
                     expected: index + 1,
                     found: ranges.len(),
                 })?;
-                // Upsample in f32, then quantise: tract's nearest resize has a fast path
-                // for f32 only (on u8 it took 4x longer than the quantiser it saves).
                 let x = if upsample {
                     self.g.resize_nearest2x(x)
                 } else {

@@ -60,3 +60,48 @@ fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> St
     let albedo = g.mul(albedo, &subject);
     g.concat(&[&part, &uv, &albedo], 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::quantise::{ConvRanges, Range};
+    use crate::stage1::Stage1Config;
+    use crate::test_util::device;
+    use unveil_shared::manifest::WeightScales;
+
+    /// Which convolutions the int8 graph quantises: all but the three output heads and the
+    /// three full-resolution ones (stem, last up-sampling conv, last decoder conv), each
+    /// with one scalar weight scale.
+    #[test]
+    fn int8_keeps_heads_and_full_resolution_in_f32() {
+        let net = Stage1Config::tiny().init(&device()); // depth 3: 1 + 6 + 6 + 3 = 16 convs
+        let r = Range {
+            min: -1.0,
+            max: 1.0,
+        };
+        let ranges = vec![
+            ConvRanges {
+                input: r,
+                output: r
+            };
+            16
+        ];
+        let numerics = Numerics::Int8(&ranges, WeightScales::PerTensor);
+        let (model, _) = stage1_graph(&net, 64, 64, numerics).unwrap();
+        let graph = model.graph.unwrap();
+        let count = |op: &str| graph.node.iter().filter(|n| n.op_type == op).count();
+        assert_eq!((count("QLinearConv"), count("Conv")), (10, 6));
+        // QLinearConv input 4 is the weight scale: a scalar initializer.
+        for node in graph.node.iter().filter(|n| n.op_type == "QLinearConv") {
+            let scale = graph
+                .initializer
+                .iter()
+                .find(|t| t.name == node.input[4])
+                .unwrap();
+            assert!(scale.dims.is_empty(), "{:?}", scale.dims);
+        }
+        // Too few calibrated ranges is an error, not a panic.
+        let short = Numerics::Int8(&ranges[..15], WeightScales::PerTensor);
+        assert!(stage1_graph(&net, 64, 64, short).is_err());
+    }
+}
