@@ -107,24 +107,28 @@ fn peak_abs(values: &[f32]) -> f32 {
 /// per output channel as `granularity` says, and its bias at scale `x_scale · w_scale`,
 /// as `QLinearConv` requires.
 pub fn quantise_weights(w: &ConvWeights, x_scale: f32, granularity: WeightScales) -> QWeights {
-    let fan_in = w.fan_in();
+    let fan_in = w.fan_in().max(1);
+    let scales: Vec<f32> = match granularity {
+        WeightScales::PerTensor => vec![weight_scale(peak_abs(&w.weight))],
+        WeightScales::PerChannel => w
+            .weight
+            .chunks(fan_in)
+            .map(|channel| weight_scale(peak_abs(channel)))
+            .collect(),
+    };
     let mut weight = Vec::with_capacity(w.weight.len());
-    let mut scales = Vec::with_capacity(w.out_channels());
     let mut bias = Vec::with_capacity(w.out_channels());
-    let tensor_scale = weight_scale(peak_abs(&w.weight));
-    for (c, channel) in w.weight.chunks(fan_in.max(1)).enumerate() {
-        let scale = match granularity {
-            WeightScales::PerTensor => tensor_scale,
-            WeightScales::PerChannel => weight_scale(peak_abs(channel)),
+    for (c, channel) in w.weight.chunks(fan_in).enumerate() {
+        let scale = if scales.len() == 1 {
+            scales[0]
+        } else {
+            scales[c]
         };
         weight.extend(
             channel
                 .iter()
                 .map(|v| (v / scale).round_ties_even().clamp(-127.0, 127.0) as i8),
         );
-        if granularity == WeightScales::PerChannel || scales.is_empty() {
-            scales.push(scale);
-        }
         let b = w.bias.get(c).copied().unwrap_or(0.0);
         let q = (f64::from(b) / (f64::from(x_scale) * f64::from(scale))).round();
         bias.push(q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32);
