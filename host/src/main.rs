@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use unveil_shared::occlusion::{occlude, OcclusionMode, OcclusionSpec};
 
+use burn::grad_clipping::GradientClippingConfig;
 use unveil_host::data::Loader;
 use unveil_host::data::SampleSource;
 use unveil_host::dataset::{self, Manifest, Provenance};
@@ -19,7 +20,7 @@ use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
 use unveil_host::sheet;
 use unveil_host::stage2::Condition;
 use unveil_host::synth::{self, SubjectSource, SynthConfig};
-use unveil_host::train::{BackendKind, TrainConfig};
+use unveil_host::train::{BackendKind, LrSchedule, TrainConfig};
 use unveil_shared::manifest::{Calibration, WeightScales};
 
 /// Unveil restores the hidden parts of people in camera images. This tool makes the
@@ -101,6 +102,13 @@ struct EvalArgs {
     backend: BackendKind,
 }
 
+/// `--schedule`: see [`LrSchedule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScheduleKind {
+    Constant,
+    Cosine,
+}
+
 /// What `unveil train` trains: one network, or all of them in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TrainTarget {
@@ -148,6 +156,21 @@ struct TrainArgs {
     /// which diverge at 2e-3 at the default preset; 1e-3 for stage2).
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning-rate schedule: cosine (linear warm-up, then a half cosine from --lr down to
+    /// --lr-floor·lr at the last step) or constant. A run extended with --resume keeps
+    /// the schedule it started with (the rate stays at the floor past its end).
+    #[arg(long, default_value = "cosine")]
+    schedule: ScheduleKind,
+    /// Warm-up steps of the cosine schedule (default: a tenth of the steps, at most 100).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Final rate of the cosine schedule, as a fraction of --lr.
+    #[arg(long, default_value_t = 0.05)]
+    lr_floor: f64,
+    /// Clip each parameter tensor's gradient to this L2 norm before Adam sees it, which
+    /// keeps one outlier batch from blowing up the moment estimates (default: off).
+    #[arg(long, value_name = "NORM")]
+    clip_norm: Option<f32>,
     /// Seed of weights, data order and occlusions.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -506,6 +529,25 @@ fn default_steps(args: &TrainArgs) -> usize {
     })
 }
 
+/// The learning-rate schedule `args` ask for over a run of `steps` steps.
+fn schedule(args: &TrainArgs, steps: usize) -> Result<LrSchedule> {
+    Ok(match args.schedule {
+        ScheduleKind::Constant => LrSchedule::Constant,
+        ScheduleKind::Cosine => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&args.lr_floor),
+                "--lr-floor must be in 0..=1, got {}",
+                args.lr_floor
+            );
+            LrSchedule::Cosine {
+                warmup: args.warmup.unwrap_or((steps / 10).min(100)),
+                horizon: steps,
+                floor: args.lr_floor,
+            }
+        }
+    })
+}
+
 /// Train `network` into `out`; stage 2 finds G1 and S under `root` unless given.
 fn train_one(
     args: &TrainArgs,
@@ -555,7 +597,19 @@ fn train_one(
             Network::Extractor | Network::Stage1 => 5e-4,
             Network::Stage2 => 1e-3,
         }))
-        .with_seed(args.seed);
+        .with_seed(args.seed)
+        .with_schedule(schedule(args, steps)?);
+    if let Some(norm) = args.clip_norm {
+        anyhow::ensure!(
+            norm.is_finite() && norm > 0.0,
+            "--clip-norm must be a positive number, got {norm}"
+        );
+        config.train.optimizer = config
+            .train
+            .optimizer
+            .clone()
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(norm)));
+    }
     config.occlusion = OcclusionSpec::new(args.occlusion);
     if let Some(w) = args.subject_weight {
         anyhow::ensure!(

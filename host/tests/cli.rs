@@ -127,6 +127,15 @@ fn bad_arguments_fail_in_one_line() {
     assert_clean_failure(&unveil(&["synth", "--out", dir, "--size", "abc"]), "size");
     assert_clean_failure(&unveil(&["synth", "--out", dir, "--count", "0"]), "count");
     assert_clean_failure(&unveil(&["frobnicate"]), "frobnicate");
+    let run = tmp.path().join("run");
+    let train = |extra: &[&str]| {
+        let base = ["train", "silhouette", "--preset", "tiny", "--out"];
+        unveil(&[&base[..], &[run.to_str().unwrap()], extra].concat())
+    };
+    assert_clean_failure(&train(&["--clip-norm", "0"]), "--clip-norm");
+    assert_clean_failure(&train(&["--lr-floor", "2"]), "--lr-floor");
+    assert_clean_failure(&train(&["--schedule", "linear"]), "linear");
+    assert!(!run.exists(), "a rejected run must not leave a folder");
 }
 
 #[test]
