@@ -279,21 +279,38 @@ pub fn eval_stage1(
     Ok((report, rows))
 }
 
-/// Mean IoU of S's silhouettes (logit > 0) against the true masks, over `batches` batches.
+/// S's silhouette quality on held-out samples.
+#[derive(Debug, Clone, Copy)]
+pub struct SilhouetteReport {
+    /// Mean IoU of S's silhouettes (logit > 0) against the true masks.
+    pub iou: f64,
+    /// Mean IoU of the true masks eroded by one pixel against themselves: what a
+    /// silhouette off by one boundary pixel scores on the same samples.
+    pub one_pixel_reference: f64,
+}
+
+/// [`SilhouetteReport`] over `batches` batches of `loader`.
 pub fn eval_silhouette(
     model: &Silhouette,
     loader: &Loader,
     batches: usize,
     batch_size: usize,
     device: &Device,
-) -> Result<f64, EvalError> {
-    let mut sum = 0.0;
+) -> Result<SilhouetteReport, EvalError> {
+    use crate::silhouette::{eroded_mask_logits, silhouette_iou};
+    let (mut iou, mut reference) = (0.0, 0.0);
     for step in 0..batches {
         let batch = loader.batch(step, batch_size, device)?;
-        let iou = crate::silhouette::silhouette_iou(model.forward(batch.clean), batch.mask);
-        sum += iou.into_scalar::<f32>() as f64;
+        let mask = batch.mask;
+        iou += silhouette_iou(model.forward(batch.clean), mask.clone()).into_scalar::<f32>() as f64;
+        reference +=
+            silhouette_iou(eroded_mask_logits(mask.clone()), mask).into_scalar::<f32>() as f64;
     }
-    Ok(sum / batches.max(1) as f64)
+    let n = batches.max(1) as f64;
+    Ok(SilhouetteReport {
+        iou: iou / n,
+        one_pixel_reference: reference / n,
+    })
 }
 
 #[cfg(test)]

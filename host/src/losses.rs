@@ -388,6 +388,12 @@ pub struct Stage2LossConfig {
     /// L5 window stride in pixels.
     #[config(default = 8)]
     pub patch_stride: usize,
+    /// Beyond the method (0 = off, the method as written): an extra L2 term over the
+    /// occluded pixels alone ([`masked_mse`] with the occlusion mask, the "hole" loss of
+    /// inpainting work). The hidden pixels are ~3 % of a frame, so in the whole-image L2
+    /// they weigh almost nothing against copying the visible ones.
+    #[config(default = 0.0)]
+    pub hidden_weight: f32,
 }
 
 impl Default for Stage2LossConfig {

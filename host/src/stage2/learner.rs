@@ -13,8 +13,8 @@ use burn::prelude::*;
 use super::{condition_tensor, stage2_input, Condition, Discriminator, Stage2Net};
 use crate::data::SampleBatch;
 use crate::losses::{
-    background_patch_loss, discriminator_loss, generator_adversarial_loss, reconstruction_loss,
-    silhouette_feature_loss, PatchTargets, Stage2LossConfig,
+    background_patch_loss, discriminator_loss, generator_adversarial_loss, masked_mse,
+    reconstruction_loss, silhouette_feature_loss, PatchTargets, Stage2LossConfig,
 };
 use crate::silhouette::Silhouette;
 use crate::stage1::Stage1Net;
@@ -24,12 +24,13 @@ use crate::train::{CheckpointError, TrainConfig, TrainError, Trainer};
 pub const DISCRIMINATOR_DIR: &str = "discriminator";
 
 /// Names of the values [`Stage2Learner::learn`] returns, in order.
-pub const LOSS_NAMES: [&str; 6] = [
+pub const LOSS_NAMES: [&str; 7] = [
     "total",
     "l2_reconstruction",
     "l3_adversarial",
     "l4_silhouette",
     "l5_patch",
+    "l2_hidden",
     "d_loss",
 ];
 
@@ -104,7 +105,8 @@ impl Stage2Learner {
     }
 
     /// One D update and one G2 update on `batch`. Returns [`LOSS_NAMES`]' values (the
-    /// unweighted terms; a term whose weight is 0 is not computed and reads 0).
+    /// unweighted terms; L2 is always reported, any other term whose weight is 0 is not
+    /// computed and reads 0).
     pub fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
         let input = self.input(batch.occluded)?;
         let w = self.losses.clone();
@@ -118,6 +120,7 @@ impl Stage2Learner {
             None
         };
         let clean = batch.clean;
+        let hidden = batch.hidden;
         let Self { g, d, s, .. } = self;
         let mut d_value = 0.0;
         let mut values = g.step_with(|g2| {
@@ -144,13 +147,26 @@ impl Stage2Learner {
                 Some(t) => background_patch_loss(out.background.clone(), clean.clone(), t),
                 None => zero(),
             };
+            let hidden = if w.hidden_weight != 0.0 {
+                masked_mse(out.restored.clone(), clean.clone(), hidden)
+            } else {
+                zero()
+            };
             let total = reconstruction
                 .clone()
                 .mul_scalar(w.reconstruction_weight)
                 .add(adversarial.clone().mul_scalar(w.adversarial_weight))
                 .add(silhouette.clone().mul_scalar(w.silhouette_weight))
-                .add(patch.clone().mul_scalar(w.patch_weight));
-            Ok(vec![total, reconstruction, adversarial, silhouette, patch])
+                .add(patch.clone().mul_scalar(w.patch_weight))
+                .add(hidden.clone().mul_scalar(w.hidden_weight));
+            Ok(vec![
+                total,
+                reconstruction,
+                adversarial,
+                silhouette,
+                patch,
+                hidden,
+            ])
         })?;
         values.push(d_value);
         Ok(values)
@@ -203,7 +219,8 @@ mod tests {
             Condition::Texture,
             Stage2LossConfig::new()
                 .with_patch_size(8)
-                .with_patch_stride(4),
+                .with_patch_stride(4)
+                .with_hidden_weight(1.0),
             1e-3,
         );
         let (s0, g10) = (param_values(&l.s), param_values(&l.g1));
@@ -224,6 +241,35 @@ mod tests {
         assert_ne!(param_values(&l.d.model), d0, "D did not learn");
         assert!(!any_requires_grad(&l.s) && !any_requires_grad(&l.g1));
         assert!(any_requires_grad(&l.g.model));
+    }
+
+    /// With every other weight 0, the total is exactly `hidden_weight` × the hidden-pixel
+    /// term, and that term is the squared error over the occluded pixels only.
+    #[test]
+    fn hidden_term_is_the_occluded_pixels_error() {
+        let losses = Stage2LossConfig::new()
+            .with_reconstruction_weight(0.0)
+            .with_adversarial_weight(0.0)
+            .with_silhouette_weight(0.0)
+            .with_patch_weight(0.0)
+            .with_hidden_weight(3.0);
+        let mut l = learner(Condition::None, losses, 1e-3);
+        let dev = device().autodiff();
+        let batch = loader().batch(0, 4, &dev).unwrap();
+        let out = l.g.model.forward(l.input(batch.occluded.clone()).unwrap());
+        let want = crate::test_util::scalar(masked_mse(
+            out.restored,
+            batch.clean.clone(),
+            batch.hidden.clone(),
+        ));
+        let values = l.learn(batch).unwrap();
+        assert!(want > 0.0);
+        assert!(
+            (values[5] - want).abs() < 1e-6 * want.max(1.0),
+            "{values:?} vs {want}"
+        );
+        assert!((values[0] - 3.0 * want).abs() < 1e-5, "{values:?}");
+        assert!(values[1] > 0.0, "L2 is reported even at weight 0");
     }
 
     fn any_requires_grad<M: Module>(m: &M) -> bool {
