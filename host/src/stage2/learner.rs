@@ -328,7 +328,11 @@ mod tests {
             .learn(loader().batch(0, 4, &device().autodiff()).unwrap())
             .unwrap();
         assert!(values[1] > 0.0);
-        assert_eq!(&values[2..], &[0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            &values[2..],
+            &[0.0, 0.0, 0.0, 0.0, 0.0],
+            "L3, L4, L5, hidden, D"
+        );
         assert!((values[0] - values[1]).abs() < 1e-6, "total = L2 alone");
         assert_eq!(param_values(&l.d.model), d0, "D trained with L3 off");
     }
