@@ -194,6 +194,11 @@ struct TrainArgs {
     /// cross-entropy (background pixels count once). Default 4.
     #[arg(long)]
     subject_weight: Option<f32>,
+    /// Channels of the trained network's first level (each level doubles them). Default:
+    /// the preset's (default preset: 16 for silhouette, 8 for the others). Wider learns
+    /// more per step but costs about width² per frame on the device.
+    #[arg(long, value_name = "N")]
+    width: Option<usize>,
     /// Stage 2 loss weights (0 switches a term off): L2 reconstruction, L3 adversarial,
     /// L4 silhouette features, L5 background patches.
     #[arg(long)]
@@ -509,6 +514,10 @@ fn cmd_train(args: &TrainArgs) -> Result<()> {
             train_one(args, network, &out, &root, args.resume)
         }
         TrainTarget::All => {
+            anyhow::ensure!(
+                args.width.is_none(),
+                "--width sets one network's width; train the networks one by one to use it"
+            );
             let root = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
             for network in Network::ALL {
                 let out = root.join(network.name());
@@ -621,6 +630,17 @@ fn train_one(
             "--subject-weight must be a positive number, got {w}"
         );
         config.loss = config.loss.clone().with_subject_weight(w);
+    }
+    if let Some(w) = args.width {
+        anyhow::ensure!(
+            (1..=256).contains(&w),
+            "--width must be in 1..=256, got {w}"
+        );
+        match network {
+            Network::Silhouette => config.silhouette.base_width = w,
+            Network::Extractor | Network::Stage1 => config.stage1.base_width = w,
+            Network::Stage2 => config.stage2.base_width = w,
+        }
     }
     if network == Network::Stage2 {
         config.stage2 = config.stage2.with_condition(args.condition);

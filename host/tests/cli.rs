@@ -135,7 +135,42 @@ fn bad_arguments_fail_in_one_line() {
     assert_clean_failure(&train(&["--clip-norm", "0"]), "--clip-norm");
     assert_clean_failure(&train(&["--lr-floor", "2"]), "--lr-floor");
     assert_clean_failure(&train(&["--schedule", "linear"]), "linear");
+    assert_clean_failure(&train(&["--width", "0"]), "--width");
     assert!(!run.exists(), "a rejected run must not leave a folder");
+    let all = ["train", "all", "--preset", "tiny", "--width", "4", "--out"];
+    assert_clean_failure(
+        &unveil(&[&all[..], &[run.to_str().unwrap()]].concat()),
+        "--width",
+    );
+    assert!(!run.exists(), "a rejected run must not leave a folder");
+}
+
+#[test]
+fn width_sets_the_trained_networks_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("s");
+    let out = unveil(&[
+        "train",
+        "silhouette",
+        "--preset",
+        "tiny",
+        "--width",
+        "4",
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--samples",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(config["silhouette"]["base_width"], 4, "{config}");
+    // The other networks keep the preset's width.
+    assert_eq!(config["stage1"]["base_width"], 8, "{config}");
 }
 
 #[test]

@@ -245,3 +245,22 @@ fn cli_reports_bad_input_in_one_line() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn run_folders_from_before_a_field_was_added_still_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(Network::Stage1, 2, 2);
+    let mut value = serde_json::to_value(&c).unwrap();
+    for (section, field) in [("train", "schedule"), ("stage2_loss", "hidden_weight")] {
+        let removed = value[section].as_object_mut().unwrap().remove(field);
+        assert!(removed.is_some(), "{section}.{field} is no longer written");
+    }
+    fs::write(tmp.path().join("run.json"), value.to_string()).unwrap();
+    let old = harness::load_run_config(tmp.path()).unwrap();
+    // Each missing field reads as what runs did before it existed.
+    assert_eq!(old.stage2_loss.hidden_weight, 0.0);
+    assert_eq!(
+        serde_json::to_value(&old.train.schedule).unwrap(),
+        serde_json::json!("Constant")
+    );
+}
