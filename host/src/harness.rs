@@ -290,21 +290,18 @@ pub fn load_run_config(dir: &Path) -> Result<RunConfig, HarnessError> {
     parse().map_err(|source| HarnessError::RunConfig { path, source })
 }
 
-/// Fields added to the run configuration after runs were already written, with the value
-/// that reproduces what those older runs did. burn's configs reject a missing field, so
-/// without this every older run folder would stop loading when a field is added.
-const ADDED_FIELDS: [(&str, &str, FieldDefault); 2] = [
-    ("train", "schedule", || serde_json::json!("Constant")),
-    ("stage2_loss", "hidden_weight", || serde_json::json!(0.0)),
-];
-
-/// The value an added field had, implicitly, before it existed.
-type FieldDefault = fn() -> serde_json::Value;
-
+/// Fill in the fields added to the run configuration after runs were already written,
+/// with the value that reproduces what those older runs did. burn's configs reject a
+/// missing field, so without this every older run folder would stop loading when a field
+/// is added.
 fn fill_added_fields(value: &mut serde_json::Value) {
-    for (section, field, default) in ADDED_FIELDS {
+    let added = [
+        ("train", "schedule", serde_json::json!("Constant")),
+        ("stage2_loss", "hidden_weight", serde_json::json!(0.0)),
+    ];
+    for (section, field, default) in added {
         if let Some(serde_json::Value::Object(map)) = value.get_mut(section) {
-            map.entry(field).or_insert_with(default);
+            map.entry(field).or_insert(default);
         }
     }
 }
