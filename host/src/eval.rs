@@ -18,6 +18,7 @@ use crate::quality::{Quality, QualityStats};
 use crate::silhouette::Silhouette;
 use crate::stage1::Stage1Net;
 use crate::stage2::{condition_tensor, stage2_input, Condition, Stage2Net, Stage2Output};
+use crate::synth::body::part::{mirror, side};
 use crate::train::{load_model, CheckpointError};
 
 /// Why an evaluation could not run.
@@ -51,6 +52,14 @@ fn to_vec(t: Tensor<4>) -> Result<Vec<f32>, EvalError> {
 pub struct RegionStats {
     pub pixels: u64,
     pub part_correct: u64,
+    /// Pixels whose predicted part is the true one or its mirror (left ↔ right).
+    pub part_correct_either_side: u64,
+    /// Pixels predicted as any part (not background).
+    pub found: u64,
+    /// Pixels of a sided part (left or right) predicted as that part on either side.
+    pub sided_hits: u64,
+    /// Of those, the ones on the right side.
+    pub sided_right: u64,
     pub uv_abs_sum: f64,
     pub albedo_sq_sum: f64,
 }
@@ -61,10 +70,40 @@ pub struct RegionMetrics {
     pub pixels: u64,
     /// Fraction of pixels whose predicted body part is the true one.
     pub part_accuracy: f64,
+    /// Fraction whose predicted part is the true one or the same part on the other side:
+    /// the share of the error that is only left/right (front/back views swap them).
+    pub part_accuracy_either_side: f64,
+    /// Fraction predicted as subject at all (any part): the silhouette's share of the error.
+    pub subject_found: f64,
+    /// Of the pixels of sided parts predicted as that part on either side, the fraction on
+    /// the right side: 0.5 is a coin toss, i.e. no idea whether the camera faces the
+    /// subject's front or back.
+    pub side_right: f64,
     /// Mean |ΔU| and |ΔV| (chart units, 0..1).
     pub uv_mae: f64,
     /// PSNR of the albedo (0..1 scale), in dB.
     pub albedo_psnr: f64,
+}
+
+impl RegionMetrics {
+    /// The metrics after `pixels`, in report order, each with its number of decimals,
+    /// joined by `sep`.
+    fn cells(&self, decimals: [usize; 6], sep: &str) -> String {
+        let values = [
+            self.part_accuracy,
+            self.part_accuracy_either_side,
+            self.side_right,
+            self.subject_found,
+            self.uv_mae,
+            self.albedo_psnr,
+        ];
+        let cells: Vec<String> = values
+            .iter()
+            .zip(decimals)
+            .map(|(v, d)| format!("{v:.d$}"))
+            .collect();
+        cells.join(sep)
+    }
 }
 
 impl RegionStats {
@@ -72,6 +111,12 @@ impl RegionStats {
     pub fn add(&mut self, part: (u8, u8), uv: ([f32; 2], [f32; 2]), albedo: ([f32; 3], [f32; 3])) {
         self.pixels += 1;
         self.part_correct += (part.0 == part.1) as u64;
+        self.part_correct_either_side += (part.1 == part.0 || part.1 == mirror(part.0)) as u64;
+        self.found += (part.1 != 0) as u64;
+        if side(part.0).is_some() && (part.1 == part.0 || part.1 == mirror(part.0)) {
+            self.sided_hits += 1;
+            self.sided_right += (part.1 == part.0) as u64;
+        }
         self.uv_abs_sum += ((uv.0[0] - uv.1[0]).abs() + (uv.0[1] - uv.1[1]).abs()) as f64;
         self.albedo_sq_sum += (0..3)
             .map(|c| ((albedo.0[c] - albedo.1[c]) as f64).powi(2))
@@ -84,6 +129,9 @@ impl RegionStats {
         RegionMetrics {
             pixels: self.pixels,
             part_accuracy: self.part_correct as f64 / n,
+            part_accuracy_either_side: self.part_correct_either_side as f64 / n,
+            subject_found: self.found as f64 / n,
+            side_right: self.sided_right as f64 / self.sided_hits.max(1) as f64,
             uv_mae: self.uv_abs_sum / (2.0 * n),
             albedo_psnr: psnr(mse),
         }
@@ -118,24 +166,29 @@ impl Stage1Report {
             "Stage 1 (G1) on {} held-out samples; pixel accuracy (background included) {:.3}\n\n",
             self.samples, self.pixel_accuracy
         );
-        s.push_str("| region | pixels | part accuracy | UV mean abs error | albedo PSNR (dB) |\n|---|---|---|---|---|\n");
+        s.push_str("| region | pixels | part accuracy | either side | right side | found as subject | UV mean abs error | albedo PSNR (dB) |\n|---|---|---|---|---|---|---|---|\n");
         for (name, _, m) in self.regions() {
             let _ = writeln!(
                 s,
-                "| {name} | {} | {:.3} | {:.4} | {:.2} |",
-                m.pixels, m.part_accuracy, m.uv_mae, m.albedo_psnr
+                "| {name} | {} | {} |",
+                m.pixels,
+                m.cells([3, 3, 3, 3, 4, 2], " | ")
             );
         }
+        s.push_str("\n\"either side\": the predicted part is the true one or the same part on the subject's other side; \"right side\": of the pixels of left/right parts found up to the side, the share on the right side (0.5 = a coin toss).\n");
         s
     }
 
     pub fn csv(&self) -> String {
-        let mut s = String::from("region,pixels,part_accuracy,uv_mae,albedo_psnr_db\n");
+        let mut s = String::from(
+            "region,pixels,part_accuracy,part_accuracy_either_side,side_right,subject_found,uv_mae,albedo_psnr_db\n",
+        );
         for (_, name, m) in self.regions() {
             let _ = writeln!(
                 s,
-                "{name},{},{:.6},{:.6},{:.4}",
-                m.pixels, m.part_accuracy, m.uv_mae, m.albedo_psnr
+                "{name},{},{}",
+                m.pixels,
+                m.cells([6, 6, 6, 6, 6, 4], ",")
             );
         }
         s
@@ -266,6 +319,11 @@ pub fn eval_stage1(
     let subject = RegionStats {
         pixels: hidden.pixels + visible.pixels,
         part_correct: hidden.part_correct + visible.part_correct,
+        part_correct_either_side: hidden.part_correct_either_side
+            + visible.part_correct_either_side,
+        found: hidden.found + visible.found,
+        sided_hits: hidden.sided_hits + visible.sided_hits,
+        sided_right: hidden.sided_right + visible.sided_right,
         uv_abs_sum: hidden.uv_abs_sum + visible.uv_abs_sum,
         albedo_sq_sum: hidden.albedo_sq_sum + visible.albedo_sq_sum,
     };
@@ -318,6 +376,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stage1_report_rows_match_their_headers() {
+        let mut stats = RegionStats::default();
+        stats.add((17, 18), ([0.5, 0.5], [0.5, 0.25]), ([0.5; 3], [0.5; 3]));
+        let m = stats.finish();
+        let report = Stage1Report {
+            samples: 1,
+            hidden: m,
+            visible: m,
+            subject: m,
+            pixel_accuracy: 0.5,
+        };
+        let csv = report.csv();
+        let mut lines = csv.lines();
+        let columns = lines.next().unwrap().split(',').count();
+        assert_eq!(columns, 8);
+        let row = lines.next().unwrap();
+        assert_eq!(
+            row,
+            "occluded_subject,1,0.000000,1.000000,0.000000,1.000000,0.125000,100.0000"
+        );
+        let md = report.markdown();
+        let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(table.len(), 5);
+        assert!(table.iter().all(|l| l.matches('|').count() == 9), "{md}");
+        assert!(table[2].starts_with(
+            "| occluded subject | 1 | 0.000 | 1.000 | 0.000 | 1.000 | 0.1250 | 100.00 |"
+        ));
+    }
+
+    #[test]
     fn region_metrics_hand_values() {
         let mut s = RegionStats::default();
         // Right part, UV off by (0.1, 0.3), albedo off by 0.1 in one channel.
@@ -331,6 +419,19 @@ mod tests {
         let m = s.finish();
         assert_eq!(m.pixels, 2);
         assert_eq!(m.part_accuracy, 0.5);
+        assert_eq!((m.part_accuracy_either_side, m.subject_found), (0.5, 1.0));
+        // Left thigh (17) called right thigh (18): wrong, but right up to the side; a
+        // missed pixel (background predicted) counts as neither found nor correct.
+        s.add((17, 18), ([0.1, 0.1], [0.1, 0.1]), ([0.0; 3], [0.0; 3]));
+        s.add((2, 0), ([0.1, 0.1], [0.1, 0.1]), ([0.0; 3], [0.0; 3]));
+        let m4 = s.finish();
+        assert_eq!(m4.part_accuracy, 0.25);
+        assert_eq!(m4.part_accuracy_either_side, 0.5);
+        assert_eq!(m4.subject_found, 0.75);
+        // Sided pixels found up to the side: the thigh only, on the wrong side.
+        assert_eq!(m4.side_right, 0.0);
+        s.add((18, 18), ([0.1, 0.1], [0.1, 0.1]), ([0.0; 3], [0.0; 3]));
+        assert_eq!(s.finish().side_right, 0.5);
         assert!((m.uv_mae - 0.4 / 4.0).abs() < 1e-6, "{}", m.uv_mae);
         // MSE = 0.01 / 6 → PSNR = 10·log10(600).
         assert!(

@@ -298,6 +298,7 @@ fn fill_added_fields(value: &mut serde_json::Value) {
     let added = [
         ("train", "schedule", serde_json::json!("Constant")),
         ("stage2_loss", "hidden_weight", serde_json::json!(0.0)),
+        ("stage2_loss", "matte_weight", serde_json::json!(0.0)),
     ];
     for (section, field, default) in added {
         if let Some(serde_json::Value::Object(map)) = value.get_mut(section) {

@@ -270,6 +270,12 @@ pub fn reconstruction_loss(clean: Tensor<4>, restored: Tensor<4>) -> Tensor<1> {
     mse(restored, clean)
 }
 
+/// Matte supervision (beyond the method): `mean (α − m)²` of the alpha matte `α` against
+/// the subject mask `m`, both `[B, 1, H, W]` in 0..1.
+pub fn matte_loss(alpha: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
+    mse(alpha, mask)
+}
+
 /// L3 for D: `−log D(x) − log(1 − D(ŷ))` with `D = sigmoid(logits)`, each term averaged
 /// over D's patch logits. Pass `fake_logits` computed on a *detached* ŷ.
 pub fn discriminator_loss(real_logits: Tensor<4>, fake_logits: Tensor<4>) -> Tensor<1> {
@@ -394,6 +400,13 @@ pub struct Stage2LossConfig {
     /// they weigh almost nothing against copying the visible ones.
     #[config(default = 0.0)]
     pub hidden_weight: f32,
+    /// Beyond the method (0 = off): [`matte_loss`], the alpha matte against the subject's
+    /// true mask. Nothing in L2–L5 ties α to the subject, and the background decoder's
+    /// skips can redraw the subject by themselves, so without it training settles on α ≈ 0
+    /// and the foreground path (the only one that sees the condition through the
+    /// bottleneck alone) goes unused.
+    #[config(default = 0.0)]
+    pub matte_weight: f32,
 }
 
 impl Default for Stage2LossConfig {
@@ -450,6 +463,15 @@ mod tests {
         // Empty mask: 0, not NaN.
         let empty = Tensor::zeros([1, 1, 2, 2], &device());
         assert_eq!(scalar(masked_mse(a2, z2, empty)), 0.0);
+    }
+
+    #[test]
+    fn matte_loss_hand_values() {
+        // α (0.25, 1, 0, 0.5) against mask (0, 1, 1, 0): (0.0625 + 0 + 1 + 0.25) / 4.
+        let alpha = t4(vec![0.25, 1.0, 0.0, 0.5], [1, 1, 2, 2]);
+        let mask = t4(vec![0.0, 1.0, 1.0, 0.0], [1, 1, 2, 2]);
+        assert!((scalar(matte_loss(alpha, mask.clone())) - 1.3125 / 4.0).abs() < 1e-6);
+        assert_eq!(scalar(matte_loss(mask.clone(), mask)), 0.0);
     }
 
     #[test]

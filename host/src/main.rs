@@ -213,6 +213,10 @@ struct TrainArgs {
     /// alone (default 0, off).
     #[arg(long)]
     w_hidden: Option<f32>,
+    /// Stage 2, beyond the method: weight of a term pulling the alpha matte towards the
+    /// subject's true mask, so the foreground path carries the subject (default 0, off).
+    #[arg(long)]
+    w_matte: Option<f32>,
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
@@ -650,6 +654,7 @@ fn train_one(
         l.silhouette_weight = args.w_sil.unwrap_or(l.silhouette_weight);
         l.patch_weight = args.w_patch.unwrap_or(l.patch_weight);
         l.hidden_weight = args.w_hidden.unwrap_or(l.hidden_weight);
+        l.matte_weight = args.w_matte.unwrap_or(l.matte_weight);
         config.stage2_loss = l;
         config.stage1_run = Some(args.stage1.clone().unwrap_or_else(|| root.join("stage1")));
         config.silhouette_run = Some(

@@ -251,7 +251,12 @@ fn run_folders_from_before_a_field_was_added_still_load() {
     let tmp = tempfile::tempdir().unwrap();
     let c = config(Network::Stage1, 2, 2);
     let mut value = serde_json::to_value(&c).unwrap();
-    for (section, field) in [("train", "schedule"), ("stage2_loss", "hidden_weight")] {
+    let added = [
+        ("train", "schedule"),
+        ("stage2_loss", "hidden_weight"),
+        ("stage2_loss", "matte_weight"),
+    ];
+    for (section, field) in added {
         let removed = value[section].as_object_mut().unwrap().remove(field);
         assert!(removed.is_some(), "{section}.{field} is no longer written");
     }
@@ -259,6 +264,7 @@ fn run_folders_from_before_a_field_was_added_still_load() {
     let old = harness::load_run_config(tmp.path()).unwrap();
     // Each missing field reads as what runs did before it existed.
     assert_eq!(old.stage2_loss.hidden_weight, 0.0);
+    assert_eq!(old.stage2_loss.matte_weight, 0.0);
     assert_eq!(
         serde_json::to_value(&old.train.schedule).unwrap(),
         serde_json::json!("Constant")

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use super::{condition_tensor, stage2_input, Condition, Discriminator, Stage2Net};
 use crate::data::SampleBatch;
 use crate::losses::{
-    background_patch_loss, discriminator_loss, generator_adversarial_loss, masked_mse,
+    background_patch_loss, discriminator_loss, generator_adversarial_loss, masked_mse, matte_loss,
     reconstruction_loss, silhouette_feature_loss, PatchTargets, Stage2LossConfig,
 };
 use crate::silhouette::Silhouette;
@@ -24,7 +24,7 @@ use crate::train::{CheckpointError, TrainConfig, TrainError, Trainer};
 pub const DISCRIMINATOR_DIR: &str = "discriminator";
 
 /// Names of the values [`Stage2Learner::learn`] returns, in order.
-pub const LOSS_NAMES: [&str; 7] = [
+pub const LOSS_NAMES: [&str; 8] = [
     "total",
     "l2_reconstruction",
     "l3_adversarial",
@@ -32,6 +32,7 @@ pub const LOSS_NAMES: [&str; 7] = [
     "l5_patch",
     "l2_hidden",
     "d_loss",
+    "matte",
 ];
 
 /// G2 and D with their optimizers, plus the frozen networks they lean on.
@@ -112,7 +113,7 @@ impl Stage2Learner {
         let w = self.losses.clone();
         let patches = if w.patch_weight != 0.0 {
             Some(PatchTargets::from_masks(
-                batch.mask,
+                batch.mask.clone(),
                 w.patch_size,
                 w.patch_stride,
             )?)
@@ -121,6 +122,7 @@ impl Stage2Learner {
         };
         let clean = batch.clean;
         let hidden = batch.hidden;
+        let mask = batch.mask;
         let Self { g, d, s, .. } = self;
         let mut d_value = 0.0;
         let mut values = g.step_with(|g2| {
@@ -152,13 +154,19 @@ impl Stage2Learner {
             } else {
                 zero()
             };
+            let matte = if w.matte_weight != 0.0 {
+                matte_loss(out.alpha.clone(), mask)
+            } else {
+                zero()
+            };
             let total = reconstruction
                 .clone()
                 .mul_scalar(w.reconstruction_weight)
                 .add(adversarial.clone().mul_scalar(w.adversarial_weight))
                 .add(silhouette.clone().mul_scalar(w.silhouette_weight))
                 .add(patch.clone().mul_scalar(w.patch_weight))
-                .add(hidden.clone().mul_scalar(w.hidden_weight));
+                .add(hidden.clone().mul_scalar(w.hidden_weight))
+                .add(matte.clone().mul_scalar(w.matte_weight));
             Ok(vec![
                 total,
                 reconstruction,
@@ -166,9 +174,12 @@ impl Stage2Learner {
                 silhouette,
                 patch,
                 hidden,
+                matte,
             ])
         })?;
-        values.push(d_value);
+        // D's loss sits before the matte term in LOSS_NAMES (the matte column came later,
+        // appended so older metrics.csv columns keep their places).
+        values.insert(values.len() - 1, d_value);
         Ok(values)
     }
 }
@@ -220,7 +231,8 @@ mod tests {
             Stage2LossConfig::new()
                 .with_patch_size(8)
                 .with_patch_stride(4)
-                .with_hidden_weight(1.0),
+                .with_hidden_weight(1.0)
+                .with_matte_weight(1.0),
             1e-3,
         );
         let (s0, g10) = (param_values(&l.s), param_values(&l.g1));
@@ -270,6 +282,28 @@ mod tests {
         );
         assert!((values[0] - 3.0 * want).abs() < 1e-5, "{values:?}");
         assert!(values[1] > 0.0, "L2 is reported even at weight 0");
+    }
+
+    /// With every other weight 0, the total is `matte_weight` × the matte term, and that
+    /// term compares G2's alpha with the subject's true mask.
+    #[test]
+    fn matte_term_is_alpha_against_the_subject_mask() {
+        let losses = Stage2LossConfig::new()
+            .with_reconstruction_weight(0.0)
+            .with_adversarial_weight(0.0)
+            .with_silhouette_weight(0.0)
+            .with_patch_weight(0.0)
+            .with_matte_weight(2.0);
+        let mut l = learner(Condition::Texture, losses, 1e-3);
+        let dev = device().autodiff();
+        let batch = loader().batch(0, 4, &dev).unwrap();
+        let out = l.g.model.forward(l.input(batch.occluded.clone()).unwrap());
+        let want = crate::test_util::scalar(matte_loss(out.alpha, batch.mask.clone()));
+        let values = l.learn(batch).unwrap();
+        let matte = LOSS_NAMES.iter().position(|n| *n == "matte").unwrap();
+        assert!(want > 0.0);
+        assert!((values[matte] - want).abs() < 1e-6, "{values:?} vs {want}");
+        assert!((values[0] - 2.0 * want).abs() < 1e-5, "{values:?}");
     }
 
     fn any_requires_grad<M: Module>(m: &M) -> bool {
@@ -330,8 +364,8 @@ mod tests {
         assert!(values[1] > 0.0);
         assert_eq!(
             &values[2..],
-            &[0.0, 0.0, 0.0, 0.0, 0.0],
-            "L3, L4, L5, hidden, D"
+            &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            "L3, L4, L5, hidden, D, matte"
         );
         assert!((values[0] - values[1]).abs() < 1e-6, "total = L2 alone");
         assert_eq!(param_values(&l.d.model), d0, "D trained with L3 off");

@@ -71,6 +71,17 @@ pub mod part {
     pub fn side(p: u8) -> Option<bool> {
         (L_SHOULDER..=R_FOOT).contains(&p).then_some(p % 2 == 1)
     }
+
+    /// The same part on the other side (left ↔ right; central parts map to themselves).
+    /// A camera that may stand in front of or behind the subject sees left and right
+    /// swapped, so this pairing measures how much of a part error is only the side.
+    pub fn mirror(p: u8) -> u8 {
+        match side(p) {
+            Some(true) => p + 1,
+            Some(false) => p - 1,
+            None => p,
+        }
+    }
 }
 
 // Joints; parents precede children so one forward pass poses the skeleton.
@@ -492,6 +503,17 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirror_pairs_left_and_right() {
+        assert_eq!(part::mirror(part::L_THIGH), part::R_THIGH);
+        assert_eq!(part::mirror(part::R_FOOT), part::L_FOOT);
+        assert_eq!(part::mirror(part::HEAD), part::HEAD);
+        for p in 1..=24u8 {
+            assert_eq!(part::mirror(part::mirror(p)), p);
+            assert_eq!(part::side(part::mirror(p)), part::side(p).map(|l| !l));
+        }
+    }
 
     #[test]
     fn part_table_is_complete_and_sided() {
