@@ -255,16 +255,20 @@ mod tests {
         assert!(any_requires_grad(&l.g.model));
     }
 
-    /// With every other weight 0, the total is exactly `hidden_weight` × the hidden-pixel
-    /// term, and that term is the squared error over the occluded pixels only.
-    #[test]
-    fn hidden_term_is_the_occluded_pixels_error() {
-        let losses = Stage2LossConfig::new()
+    /// The loss weights with the method's four terms (L2–L5) switched off.
+    fn method_terms_off() -> Stage2LossConfig {
+        Stage2LossConfig::new()
             .with_reconstruction_weight(0.0)
             .with_adversarial_weight(0.0)
             .with_silhouette_weight(0.0)
             .with_patch_weight(0.0)
-            .with_hidden_weight(3.0);
+    }
+
+    /// With every other weight 0, the total is exactly `hidden_weight` × the hidden-pixel
+    /// term, and that term is the squared error over the occluded pixels only.
+    #[test]
+    fn hidden_term_is_the_occluded_pixels_error() {
+        let losses = method_terms_off().with_hidden_weight(3.0);
         let mut l = learner(Condition::None, losses, 1e-3);
         let dev = device().autodiff();
         let batch = loader().batch(0, 4, &dev).unwrap();
@@ -288,12 +292,7 @@ mod tests {
     /// term compares G2's alpha with the subject's true mask.
     #[test]
     fn matte_term_is_alpha_against_the_subject_mask() {
-        let losses = Stage2LossConfig::new()
-            .with_reconstruction_weight(0.0)
-            .with_adversarial_weight(0.0)
-            .with_silhouette_weight(0.0)
-            .with_patch_weight(0.0)
-            .with_matte_weight(2.0);
+        let losses = method_terms_off().with_matte_weight(2.0);
         let mut l = learner(Condition::Texture, losses, 1e-3);
         let dev = device().autodiff();
         let batch = loader().batch(0, 4, &dev).unwrap();
