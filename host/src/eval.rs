@@ -111,9 +111,10 @@ impl RegionStats {
     pub fn add(&mut self, part: (u8, u8), uv: ([f32; 2], [f32; 2]), albedo: ([f32; 3], [f32; 3])) {
         self.pixels += 1;
         self.part_correct += (part.0 == part.1) as u64;
-        self.part_correct_either_side += (part.1 == part.0 || part.1 == mirror(part.0)) as u64;
+        let up_to_side = part.1 == part.0 || part.1 == mirror(part.0);
+        self.part_correct_either_side += up_to_side as u64;
         self.found += (part.1 != 0) as u64;
-        if side(part.0).is_some() && (part.1 == part.0 || part.1 == mirror(part.0)) {
+        if up_to_side && side(part.0).is_some() {
             self.sided_hits += 1;
             self.sided_right += (part.1 == part.0) as u64;
         }
@@ -121,6 +122,21 @@ impl RegionStats {
         self.albedo_sq_sum += (0..3)
             .map(|c| ((albedo.0[c] - albedo.1[c]) as f64).powi(2))
             .sum::<f64>();
+    }
+
+    /// The sums over both regions together.
+    pub fn merged(&self, other: &Self) -> Self {
+        Self {
+            pixels: self.pixels + other.pixels,
+            part_correct: self.part_correct + other.part_correct,
+            part_correct_either_side: self.part_correct_either_side
+                + other.part_correct_either_side,
+            found: self.found + other.found,
+            sided_hits: self.sided_hits + other.sided_hits,
+            sided_right: self.sided_right + other.sided_right,
+            uv_abs_sum: self.uv_abs_sum + other.uv_abs_sum,
+            albedo_sq_sum: self.albedo_sq_sum + other.albedo_sq_sum,
+        }
     }
 
     pub fn finish(&self) -> RegionMetrics {
@@ -316,17 +332,7 @@ pub fn eval_stage1(
             }
         }
     }
-    let subject = RegionStats {
-        pixels: hidden.pixels + visible.pixels,
-        part_correct: hidden.part_correct + visible.part_correct,
-        part_correct_either_side: hidden.part_correct_either_side
-            + visible.part_correct_either_side,
-        found: hidden.found + visible.found,
-        sided_hits: hidden.sided_hits + visible.sided_hits,
-        sided_right: hidden.sided_right + visible.sided_right,
-        uv_abs_sum: hidden.uv_abs_sum + visible.uv_abs_sum,
-        albedo_sq_sum: hidden.albedo_sq_sum + visible.albedo_sq_sum,
-    };
+    let subject = hidden.merged(&visible);
     let report = Stage1Report {
         samples: batches * batch_size,
         hidden: hidden.finish(),
@@ -432,6 +438,12 @@ mod tests {
         assert_eq!(m4.side_right, 0.0);
         s.add((18, 18), ([0.1, 0.1], [0.1, 0.1]), ([0.0; 3], [0.0; 3]));
         assert_eq!(s.finish().side_right, 0.5);
+        // Two regions merged give the metrics of all their pixels together.
+        let mut other = RegionStats::default();
+        other.add((17, 17), ([0.1, 0.1], [0.1, 0.1]), ([0.0; 3], [0.0; 3]));
+        let both = s.merged(&other).finish();
+        assert_eq!((both.pixels, both.part_accuracy), (6, 0.5));
+        assert_eq!(both.side_right, 2.0 / 3.0);
         assert!((m.uv_mae - 0.4 / 4.0).abs() < 1e-6, "{}", m.uv_mae);
         // MSE = 0.01 / 6 → PSNR = 10·log10(600).
         assert!(
