@@ -87,6 +87,7 @@ impl Fixture {
                 },
             ],
             training_config_sha256: [0; 32],
+            hole: unveil_shared::hole::HoleInput::Absent,
         };
         let bytes = manifest
             .to_bytes()

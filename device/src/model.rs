@@ -76,16 +76,17 @@ impl Model {
         })?;
         let (w, h) = (usize::from(manifest.width), usize::from(manifest.height));
         let c = manifest.condition.channels();
+        let planes = manifest.hole.image_channels();
 
         let stage1 = {
             let (file, proto) = read_verified(dir, &manifest, Role::Stage1)?;
-            let inputs = [(names::IMAGE, 3)];
+            let inputs = [(names::IMAGE, planes)];
             let outputs = [(names::TEXTURE, TEXTURE_CHANNELS)];
             compile(&file, proto, &inputs, &outputs, w, h)?.0
         };
         let (stage2, stage2_condition_input) = {
             let (file, proto) = read_verified(dir, &manifest, Role::Stage2)?;
-            let mut inputs = vec![(names::IMAGE, 3)];
+            let mut inputs = vec![(names::IMAGE, planes)];
             if manifest.condition != Condition::None {
                 inputs.push((names::CONDITION, c));
             }

@@ -1,4 +1,8 @@
-//! The restoration pipeline: frame → G1 → condition → G2 → restored frame.
+//! The restoration pipeline: frame (+ hole mask) → G1 → condition → G2 → restored frame.
+//!
+//! A model that reads the hole (manifest `hole` other than `Absent`) gets the frame with
+//! its hidden pixels pre-filled plus the hole plane, built by the shared
+//! [`write_hole_input`], exactly as in training; without a mask nothing is hidden.
 //!
 //! All buffers (the input tensor, the silhouette condition, the output image) are
 //! allocated once in [`Pipeline::new`] and reused, so the code around tract allocates
@@ -13,6 +17,7 @@ use std::time::Instant;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::SimpleState;
+use unveil_shared::hole::{write_hole_input, HoleInput, HoleScratch};
 use unveil_shared::manifest::Condition;
 use unveil_shared::texture::silhouette_plane;
 use unveil_shared::{ImageError, ImageU8, Mask, Normalisation};
@@ -59,8 +64,13 @@ pub struct Pipeline {
     model: Arc<Model>,
     stage1: TypedSimpleState,
     stage2: TypedSimpleState,
-    /// `[1, 3, H, W]`; shared with tract by reference count during a run, exclusive after.
+    /// `[1, C, H, W]` (`C` = the manifest's image planes); shared with tract by reference
+    /// count during a run, exclusive after.
     image: Arc<Tensor>,
+    /// The hole pre-fill's buffers (Telea models; sized on the first masked frame).
+    hole: HoleScratch,
+    /// G1's last texture map, kept for callers that show it.
+    texture: Option<TValue>,
     /// `[1, 1, H, W]` silhouette for [`Condition::Silhouette`].
     silhouette: Option<Arc<Tensor>>,
     norm: Normalisation,
@@ -95,7 +105,12 @@ impl Pipeline {
         Ok(Self {
             stage1: spawn(&model.stage1, "stage1")?,
             stage2: spawn(&model.stage2, "stage2")?,
-            image: Arc::new(Tensor::zero::<f32>(&[1, 3, h, w]).map_err(inference("setup"))?),
+            image: Arc::new(
+                Tensor::zero::<f32>(&[1, model.manifest.hole.image_channels(), h, w])
+                    .map_err(inference("setup"))?,
+            ),
+            hole: HoleScratch::new(),
+            texture: None,
             silhouette,
             norm,
             output: ImageU8::new(w, h, 3),
@@ -116,6 +131,12 @@ impl Pipeline {
     /// The last restored frame (RGB8, model size).
     pub fn output(&self) -> &ImageU8 {
         &self.output
+    }
+
+    /// G1's texture map of the last frame (`[6, H, W]` planes, shared layout), if the
+    /// model's condition needed G1.
+    pub fn texture(&self) -> Option<&[f32]> {
+        self.texture.as_deref().and_then(|t| floats(t).ok())
     }
 
     /// Restore `frame` (model size; grey, RGB or RGBA). With `mask`, only pixels where the
@@ -163,7 +184,14 @@ impl Pipeline {
         let chw = view
             .as_slice_mut::<f32>()
             .map_err(inference("preprocess"))?;
-        frame.write_chw(&self.norm, chw);
+        write_hole_input(
+            frame,
+            mask,
+            self.model.manifest.hole,
+            &self.norm,
+            &mut self.hole,
+            chw,
+        )?;
         clock.lap(&mut report, 0);
 
         // G1.
@@ -178,6 +206,7 @@ impl Pipeline {
 
         // Condition: G1's texture as is, or its silhouette (the shared derivation: part
         // channel above 0), written into the pre-allocated plane.
+        self.texture = texture.clone();
         let condition = match (self.model.manifest.condition, texture) {
             (Condition::Silhouette, Some(texture)) => {
                 let sil = self
@@ -216,8 +245,13 @@ impl Pipeline {
         let restored = floats(restored).map_err(inference("composite"))?;
         self.output.read_chw(restored, &self.norm)?;
         drop(outputs);
-        if let Some(mask) = mask {
-            keep_unmasked(frame, mask, &mut self.output);
+        match mask {
+            Some(mask) => keep_unmasked(frame, mask, &mut self.output),
+            // A model that reads the hole was told nothing is hidden: do no harm.
+            None if self.model.manifest.hole != HoleInput::Absent => {
+                keep_all(frame, &mut self.output)
+            }
+            None => {}
         }
         clock.lap(&mut report, 4);
         Ok(report)
@@ -227,6 +261,18 @@ impl Pipeline {
 /// A plain f32 tensor's elements.
 pub fn floats(t: &Tensor) -> TractResult<&[f32]> {
     t.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// Copy every input pixel (as RGB) into `out` (RGB, same size).
+pub fn keep_all(frame: &ImageU8, out: &mut ImageU8) {
+    let c = frame.channels;
+    for (dst, src) in out.data.chunks_exact_mut(3).zip(frame.data.chunks_exact(c)) {
+        if c == 1 {
+            dst.fill(src[0]);
+        } else {
+            dst.copy_from_slice(&src[..3]);
+        }
+    }
 }
 
 /// Copy the input's pixels (as RGB) back into `out` (RGB, same size) wherever `mask` is

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use unveil_shared::{ImageError, ImageU8, Mask};
 
 use crate::pipeline::{keep_unmasked, Pipeline, PipelineError};
+use unveil_shared::hole::HoleInput;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -120,30 +121,40 @@ pub fn restore_image(
         path: path.to_path_buf(),
         source,
     };
+    let pipeline_err = |source| SourceError::Pipeline {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(mask) = mask {
+        if mask.width != img.width || mask.height != img.height {
+            return Err(pipeline_err(PipelineError::MaskSize {
+                width: img.width,
+                height: img.height,
+                actual_w: mask.width,
+                actual_h: mask.height,
+            }));
+        }
+    }
+    let reads_hole = pipeline.model().manifest.hole != HoleInput::Absent;
+    if reads_hole && mask.is_none_or(|m| m.count() == 0) {
+        // Nothing is hidden: the input is the answer, bit for bit.
+        return Ok(img.clone());
+    }
     let (w, h) = pipeline.model().size();
     let input = img.resize_bilinear(w, h).map_err(image_err)?;
+    // The model is told of every hidden pixel, however thin, at its own size.
+    let small_mask = match mask {
+        Some(m) if reads_hole => Some(m.resize_covering(w, h).map_err(image_err)?),
+        _ => None,
+    };
     pipeline
-        .restore(&input, None)
-        .map_err(|source| SourceError::Pipeline {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .restore(&input, small_mask.as_ref())
+        .map_err(pipeline_err)?;
     let mut out = pipeline
         .output()
         .resize_bilinear(img.width, img.height)
         .map_err(image_err)?;
     if let Some(mask) = mask {
-        if mask.width != img.width || mask.height != img.height {
-            return Err(SourceError::Pipeline {
-                path: path.to_path_buf(),
-                source: PipelineError::MaskSize {
-                    width: img.width,
-                    height: img.height,
-                    actual_w: mask.width,
-                    actual_h: mask.height,
-                },
-            });
-        }
         keep_unmasked(img, mask, &mut out);
     }
     Ok(out)

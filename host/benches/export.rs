@@ -44,6 +44,7 @@ fn main() {
         height: SIZE,
         width: SIZE,
         condition: Condition::Texture,
+        hole: unveil_shared::hole::HoleInput::Absent,
         training_config_sha256: [0; 32],
     };
     let source = SampleSource::Generated {
@@ -51,7 +52,9 @@ fn main() {
         seed: 5,
         count: 17,
     };
-    let mut images = calibration_images(source, 17, 5, || {}).expect("samples");
+    let mut images =
+        calibration_images(source, 17, 5, unveil_shared::hole::HoleInput::Absent, || {})
+            .expect("samples");
     let probe = images.pop().expect("17 samples");
     let ranges =
         export::calibrate(&g1, &g2, &spec, &images, Calibration::MinMax, || {}).expect("calibrate");

@@ -1,29 +1,197 @@
-//! Training throughput of G2 (stage 2, G1 and S frozen), G1 and S at the `default` preset (128x128, batch 8), on the CPU
-//! backends side by side in one run: `cargo bench -p unveil-host --bench train`.
+//! Training speed at the `default` preset (128x128, batch 8), all in one run:
+//! `cargo bench -p unveil-host --bench train [-- FILTER]`.
+//!
+//! 1. **profile**: where one step of G1 and of G2 goes (data, forward, backward,
+//!    optimizer), on burn's flex backend with every core;
+//! 2. **burn vs PyTorch**: the bare network step (fixed batch, forward + backward + Adam)
+//!    of the same layers in burn and in `benches/torch/train_step.py`, interleaved round
+//!    by round, with the ratio. Needs `UNVEIL_TORCH=/path/to/python` (a venv with torch);
+//!    skipped without it;
+//! 3. **`unveil train`**: samples/s of the real training runs (data included) of G2, G1
+//!    and S, flex against the portable ndarray backend.
+//!
+//! FILTER picks sections and networks by substring (`profile`, `torch`, `harness`,
+//! `stage1`, ...). `UNVEIL_BENCH_ROUNDS` sets the interleaved rounds (default 3).
 
+use std::process::Command;
 use std::time::Instant;
 
-use unveil_host::data::SampleSource;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use unveil_host::blocks::seeded_init;
+use unveil_host::data::{Loader, SampleBatch, SampleSource};
 use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
+use unveil_host::losses::{reconstruction_loss, Stage1LossConfig};
+use unveil_host::stage1::Stage1Config;
+use unveil_host::stage2::{Condition, HoleInput, Stage2Config};
 use unveil_host::synth::SynthConfig;
-use unveil_host::train::{BackendKind, TrainConfig};
+use unveil_host::train::{cpu_device, BackendKind, TrainConfig};
+use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
-/// Samples/s of `steps` training steps (after one warm-up step, not counted). Stage 2
-/// freezes G1 and S from one-step runs made first in the same temporary folder.
-fn throughput(network: Network, backend: BackendKind, steps: usize) -> f64 {
-    let preset = Preset::Default;
-    let batch = 8;
+const BATCH: usize = 8;
+const SIZE: usize = 128;
+
+/// Seconds spent in each phase of `steps` steps, and the steps.
+#[derive(Default, Clone, Copy)]
+struct Phases {
+    data: f64,
+    forward: f64,
+    backward: f64,
+    optimizer: f64,
+    steps: usize,
+}
+
+impl Phases {
+    fn step_secs(&self) -> f64 {
+        (self.forward + self.backward + self.optimizer) / self.steps.max(1) as f64
+    }
+
+    fn print(&self, name: &str) {
+        let total = self.data + self.forward + self.backward + self.optimizer;
+        let pct = |v: f64| 100.0 * v / total.max(1e-12);
+        let ms = |v: f64| 1e3 * v / self.steps.max(1) as f64;
+        println!(
+            "profile {name}: {:.0} ms/step = data {:.0} ms ({:.0} %), forward {:.0} ms ({:.0} %), \
+             backward {:.0} ms ({:.0} %), optimizer {:.0} ms ({:.0} %)",
+            ms(total),
+            ms(self.data),
+            pct(self.data),
+            ms(self.forward),
+            pct(self.forward),
+            ms(self.backward),
+            pct(self.backward),
+            ms(self.optimizer),
+            pct(self.optimizer)
+        );
+    }
+}
+
+fn loader() -> Loader {
+    let source = SampleSource::Generated {
+        cfg: SynthConfig::new(SIZE).expect("size"),
+        seed: 1,
+        count: 64,
+    };
+    Loader::new(source, OcclusionSpec::new(OcclusionMode::Mixed), 1)
+        .expect("loader")
+        .with_telea(true)
+}
+
+/// Times `steps` steps of `loss(model, batch)` with an Adam update, phase by phase. With
+/// `fresh_data`, each step renders its batch (the data phase); otherwise one batch is
+/// reused and the data phase reads 0.
+fn time_steps<M, F>(mut model: M, steps: usize, fresh_data: bool, loss: F) -> Phases
+where
+    M: burn::module::Module,
+    F: Fn(&M, &SampleBatch) -> Tensor<1>,
+{
+    let device = cpu_device().autodiff();
+    let data = loader();
+    let mut optim: ModuleOptimizer = burn::optim::AdamConfig::new().init();
+    let mut phases = Phases::default();
+    let fixed = data.batch(0, BATCH, &device).expect("batch");
+    for step in 0..=steps {
+        let t0 = Instant::now();
+        let batch = if fresh_data {
+            data.batch(step, BATCH, &device).expect("batch")
+        } else {
+            fixed.clone()
+        };
+        let t1 = Instant::now();
+        let l = loss(&model, &batch);
+        // Reading the value waits for the forward pass on any backend.
+        let _: f32 = l.clone().into_scalar();
+        let t2 = Instant::now();
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        let t3 = Instant::now();
+        model = optim.step(1e-4, model, grads);
+        let t4 = Instant::now();
+        if step > 0 {
+            // Step 0 warms up (allocations, caches) and is not counted.
+            phases.data += (t1 - t0).as_secs_f64();
+            phases.forward += (t2 - t1).as_secs_f64();
+            phases.backward += (t3 - t2).as_secs_f64();
+            phases.optimizer += (t4 - t3).as_secs_f64();
+            phases.steps += 1;
+        }
+    }
+    phases
+}
+
+/// G1 at the default preset reading the Telea-filled hole input, with its stage-1 loss.
+fn g1_phases(steps: usize, fresh_data: bool) -> Phases {
+    let device = cpu_device().autodiff();
+    let hole = HoleInput::Telea;
+    let model = seeded_init(
+        Stage1Config::default().with_hole_input(hole).init(&device),
+        1,
+    );
+    let loss = Stage1LossConfig::new();
+    time_steps(model, steps, fresh_data, move |m, b| {
+        let out = m.forward(b.hole_input(hole).expect("hole input"));
+        loss.forward(&out, b.texture.clone()).expect("loss").total
+    })
+}
+
+/// G2 at the default preset (hole-aware, texture condition) with L2 on its composite; the
+/// condition is the batch's true texture map (G1 is not part of G2's step).
+fn g2_phases(steps: usize, fresh_data: bool) -> Phases {
+    let device = cpu_device().autodiff();
+    let hole = HoleInput::Telea;
+    let cfg = Stage2Config::default()
+        .with_condition(Condition::Texture)
+        .with_hole(hole);
+    let model = seeded_init(cfg.init(&device), 2);
+    time_steps(model, steps, fresh_data, move |m, b| {
+        let x = Tensor::cat(
+            vec![b.hole_input(hole).expect("hole input"), b.texture.clone()],
+            1,
+        );
+        reconstruction_loss(b.clean.clone(), m.forward(x).restored)
+    })
+}
+
+/// The PyTorch twin's samples/s, or why not.
+fn torch_samples_per_s(python: &str, net: &str, steps: usize) -> Result<f64, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/torch/train_step.py");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = Command::new(python)
+        .args([script, "--net", net, "--batch", &BATCH.to_string()])
+        .args([
+            "--steps",
+            &steps.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(line.trim()).map_err(|e| format!("{e}: {line}"))?;
+    json["samples_per_s"]
+        .as_f64()
+        .ok_or_else(|| format!("no samples_per_s in {line}"))
+}
+
+/// Samples/s of `steps` `unveil train` steps (after one warm-up step, not counted). Stage
+/// 2 freezes G1 and S from one-step runs made first in the same temporary folder.
+fn harness_throughput(network: Network, backend: BackendKind, steps: usize) -> f64 {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = |network, steps| {
-        let mut c = RunConfig::new(network, preset, steps, "generated".into());
+        let mut c = RunConfig::new(network, Preset::Default, steps, "generated".into());
         c.checkpoint_every = usize::MAX;
-        c.train = TrainConfig::new().with_batch_size(batch);
+        c.train = TrainConfig::new().with_batch_size(BATCH);
+        c.stage1 = c.stage1.clone().with_hole_input(HoleInput::Telea);
+        c.stage2 = c.stage2.clone().with_hole(HoleInput::Telea);
         c.stage1_run = Some(tmp.path().join("stage1"));
         c.silhouette_run = Some(tmp.path().join("silhouette"));
         c
     };
     let source = || SampleSource::Generated {
-        cfg: SynthConfig::new(128).expect("size"),
+        cfg: SynthConfig::new(SIZE).expect("size"),
         seed: 1,
         count: 512,
     };
@@ -45,25 +213,87 @@ fn throughput(network: Network, backend: BackendKind, steps: usize) -> f64 {
     run(network, 1, false);
     let start = Instant::now();
     run(network, 1 + steps, true);
-    (steps * batch) as f64 / start.elapsed().as_secs_f64()
+    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {
-    // `cargo bench` passes --bench; any other argument filters by network name.
+    // `cargo bench` passes --bench; any other argument filters.
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    for network in [Network::Stage2, Network::Stage1, Network::Silhouette] {
-        let name = network.name();
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
+    let wants = |words: &[&str]| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|f| words.iter().any(|w| w.contains(f.as_str())))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "training speed, {SIZE}x{SIZE} batch {BATCH}, rayon threads {}",
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| threads.to_string())
+    );
+
+    if wants(&["profile", "stage1", "stage2"]) {
+        g1_phases(4, true).print("stage1 (G1, Telea hole input)");
+        g2_phases(4, true).print("stage2 (G2 alone, L2)");
+    }
+
+    if wants(&["torch", "stage1", "stage2"]) {
+        match std::env::var("UNVEIL_TORCH") {
+            Err(_) => {
+                println!("burn vs PyTorch: skipped (set UNVEIL_TORCH to a python with torch)")
+            }
+            Ok(python) => {
+                let rounds = std::env::var("UNVEIL_BENCH_ROUNDS")
+                    .ok()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(3usize);
+                let steps = 5;
+                for (net, burn_phases) in [
+                    ("g1", g1_phases as fn(usize, bool) -> Phases),
+                    ("g2", g2_phases),
+                ] {
+                    let (mut burn_sum, mut torch_sum) = (0.0, 0.0);
+                    for round in 1..=rounds {
+                        let burn = BATCH as f64 / burn_phases(steps, false).step_secs();
+                        let torch = match torch_samples_per_s(&python, net, steps) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                println!("burn vs PyTorch: {e}");
+                                break;
+                            }
+                        };
+                        burn_sum += burn;
+                        torch_sum += torch;
+                        println!(
+                            "{net} round {round}: burn {burn:.2} samples/s, PyTorch {torch:.2} \
+                             samples/s, burn/PyTorch {:.2}x",
+                            burn / torch
+                        );
+                    }
+                    if torch_sum > 0.0 {
+                        println!(
+                            "{net} mean of {rounds} rounds ({threads} threads): burn {:.2}, PyTorch {:.2} samples/s, burn/PyTorch {:.2}x",
+                            burn_sum / rounds as f64,
+                            torch_sum / rounds as f64,
+                            burn_sum / torch_sum
+                        );
+                    }
+                }
+            }
         }
-        let flex = throughput(network, BackendKind::Flex, 5);
-        let ndarray = throughput(network, BackendKind::NdArray, 1);
-        println!(
-            "train {name} 128x128 batch 8: flex {flex:.2} samples/s, ndarray {ndarray:.2} samples/s, flex/ndarray {:.1}x",
-            flex / ndarray
-        );
+    }
+
+    if wants(&["harness"]) {
+        for network in [Network::Stage2, Network::Stage1, Network::Silhouette] {
+            let name = network.name();
+            let flex = harness_throughput(network, BackendKind::Flex, 5);
+            let ndarray = harness_throughput(network, BackendKind::NdArray, 1);
+            println!(
+                "unveil train {name}: flex {flex:.2} samples/s, ndarray {ndarray:.2} samples/s, flex/ndarray {:.1}x",
+                flex / ndarray
+            );
+        }
     }
 }

@@ -275,6 +275,21 @@ impl ModuleMapper for SeededInit {
     }
 }
 
+/// `module` with every float parameter set to 0 (ids kept). A zeroed output head makes a
+/// residual network start as the identity of what it adds to.
+pub fn zeroed<M: Module>(module: M) -> M {
+    module.map(&mut Zeroed)
+}
+
+struct Zeroed;
+
+impl ModuleMapper for Zeroed {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (shape, device, id) = (param.lazy_shape(), param.lazy_device(), param.id);
+        param.transform_for_load(Tensor::<D>::zeros(shape, &device), id)
+    }
+}
+
 /// FNV-1a hash of a byte string (stable across platforms and Rust versions).
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {

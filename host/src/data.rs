@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use burn::prelude::*;
 use rand::Rng as _;
 use rayon::prelude::*;
+use unveil_shared::hole::{HoleInput, TELEA_RADIUS};
+use unveil_shared::inpaint;
 use unveil_shared::occlusion::{occlude, OcclusionError, OcclusionSpec};
 use unveil_shared::texture::TEXTURE_CHANNELS;
 use unveil_shared::{rng, ImageError, Mask, Normalisation};
@@ -34,6 +36,8 @@ pub enum DataError {
     Empty,
     #[error("batch size must be at least 1")]
     BatchSize,
+    #[error("this loader does not pre-fill holes with Telea (build it with_telea)")]
+    NoTelea,
 }
 
 /// Where samples come from.
@@ -92,16 +96,28 @@ pub struct SampleBatch {
     pub hidden: Tensor<4>,
     /// `[B, 3, S, S]` background plate, normalised to [-1, 1].
     pub background: Tensor<4>,
+    /// `[B, 3, S, S]` the occluded copy with its hidden pixels filled by Telea's
+    /// inpainting (the shared crate's, as on the device); only from a loader built
+    /// [`with_telea`](Loader::with_telea).
+    pub telea: Option<Tensor<4>>,
 }
 
-/// One sample as planar buffers, before batching.
-struct Planes {
-    clean: Vec<f32>,
-    occluded: Vec<f32>,
-    texture: Vec<f32>,
-    mask: Vec<f32>,
-    hidden: Vec<f32>,
-    background: Vec<f32>,
+impl SampleBatch {
+    /// The networks' image input for `hole` (see [`unveil_shared::hole`]): `[B, 3, S, S]`
+    /// (the occluded image) for [`HoleInput::Absent`], otherwise `[B, 4, S, S]` (pre-filled
+    /// RGB, then the hole plane). The batched twin of
+    /// [`unveil_shared::hole::write_hole_input`]; a test holds them equal.
+    pub fn hole_input(&self, hole: HoleInput) -> Result<Tensor<4>, DataError> {
+        let rgb = match hole {
+            HoleInput::Absent => return Ok(self.occluded.clone()),
+            HoleInput::Zeroed => self
+                .occluded
+                .clone()
+                .mul(self.hidden.clone().neg().add_scalar(1.0)),
+            HoleInput::Telea => self.telea.clone().ok_or(DataError::NoTelea)?,
+        };
+        Ok(Tensor::cat(vec![rgb, self.hidden.clone()], 1))
+    }
 }
 
 fn mask_f32(m: &Mask) -> Vec<f32> {
@@ -114,6 +130,8 @@ pub struct Loader {
     pub source: SampleSource,
     pub occlusion: OcclusionSpec,
     pub seed: u64,
+    /// Also fill each occluded copy's holes with Telea ([`SampleBatch::telea`]).
+    pub telea: bool,
     /// The last epoch's permutation, so consecutive batches don't reshuffle.
     shuffle: Mutex<Option<(u64, Vec<usize>)>>,
 }
@@ -132,8 +150,15 @@ impl Loader {
             source,
             occlusion,
             seed,
+            telea: false,
             shuffle: Mutex::new(None),
         })
+    }
+
+    /// The same stream, with [`SampleBatch::telea`] filled in.
+    pub fn with_telea(mut self, telea: bool) -> Self {
+        self.telea = telea;
+        self
     }
 
     /// Sample index at stream position `k`.
@@ -152,7 +177,8 @@ impl Loader {
         cache.as_ref().map_or(pos, |(_, p)| p[pos])
     }
 
-    fn planes(&self, k: u64) -> Result<Planes, DataError> {
+    /// Stream position `k` as a one-sample batch.
+    fn planes(&self, k: u64) -> Result<HostBatch, DataError> {
         let sample = self.source.get(self.index_at(k))?;
         let norm = Normalisation::default();
         let occ = occlude(
@@ -161,7 +187,15 @@ impl Loader {
             &self.occlusion,
             rng::derive(self.seed, k),
         )?;
-        Ok(Planes {
+        let telea = if self.telea {
+            Some(inpaint::telea(&occ.image, &occ.mask, TELEA_RADIUS)?.to_chw(&norm))
+        } else {
+            None
+        };
+        Ok(HostBatch {
+            batch_size: 1,
+            size: self.source.size(),
+            telea,
             clean: sample.image.to_chw(&norm),
             occluded: occ.image.to_chw(&norm),
             texture: sample.iuv.texture_tensor(&sample.albedo)?,
@@ -178,6 +212,13 @@ impl Loader {
         batch_size: usize,
         device: &Device,
     ) -> Result<SampleBatch, DataError> {
+        Ok(self.prepare(step, batch_size)?.to_device(device))
+    }
+
+    /// The CPU half of [`batch`](Self::batch): batch `step` rendered, occluded and
+    /// stacked, not yet on a device. The trainer prepares batch `k + 1` on another thread
+    /// while step `k` runs.
+    pub fn prepare(&self, step: usize, batch_size: usize) -> Result<HostBatch, DataError> {
         if batch_size == 0 {
             return Err(DataError::BatchSize);
         }
@@ -186,22 +227,64 @@ impl Loader {
             .into_par_iter()
             .map(|j| self.planes(first + j))
             .collect::<Result<Vec<_>, _>>()?;
-        let s = self.source.size();
-        let stack = |channels: usize, pick: &dyn Fn(&Planes) -> &Vec<f32>| {
-            let mut data = Vec::with_capacity(batch_size * channels * s * s);
-            for p in &planes {
-                data.extend_from_slice(pick(p));
-            }
-            Tensor::<4>::from_data(TensorData::new(data, [batch_size, channels, s, s]), device)
+        let stack = |pick: &dyn Fn(&HostBatch) -> &Vec<f32>| {
+            planes
+                .iter()
+                .flat_map(|p| pick(p).iter().copied())
+                .collect::<Vec<f32>>()
         };
-        Ok(SampleBatch {
-            clean: stack(3, &|p| &p.clean),
-            occluded: stack(3, &|p| &p.occluded),
-            texture: stack(TEXTURE_CHANNELS, &|p| &p.texture),
-            mask: stack(1, &|p| &p.mask),
-            hidden: stack(1, &|p| &p.hidden),
-            background: stack(3, &|p| &p.background),
+        let telea = match planes
+            .iter()
+            .map(|p| p.telea.as_ref())
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(fills) if self.telea => Some(fills.into_iter().flatten().copied().collect()),
+            _ => None,
+        };
+        Ok(HostBatch {
+            batch_size,
+            size: self.source.size(),
+            clean: stack(&|p| &p.clean),
+            occluded: stack(&|p| &p.occluded),
+            texture: stack(&|p| &p.texture),
+            mask: stack(&|p| &p.mask),
+            hidden: stack(&|p| &p.hidden),
+            background: stack(&|p| &p.background),
+            telea,
         })
+    }
+}
+
+/// A [`SampleBatch`] as planar host buffers (`[B, C, S, S]` each, row-major).
+#[derive(Clone, Debug)]
+pub struct HostBatch {
+    pub batch_size: usize,
+    pub size: usize,
+    clean: Vec<f32>,
+    occluded: Vec<f32>,
+    texture: Vec<f32>,
+    mask: Vec<f32>,
+    hidden: Vec<f32>,
+    background: Vec<f32>,
+    telea: Option<Vec<f32>>,
+}
+
+impl HostBatch {
+    /// The tensors on `device`.
+    pub fn to_device(self, device: &Device) -> SampleBatch {
+        let (b, s) = (self.batch_size, self.size);
+        let tensor = |data: Vec<f32>, channels: usize| {
+            Tensor::<4>::from_data(TensorData::new(data, [b, channels, s, s]), device)
+        };
+        SampleBatch {
+            clean: tensor(self.clean, 3),
+            occluded: tensor(self.occluded, 3),
+            texture: tensor(self.texture, TEXTURE_CHANNELS),
+            mask: tensor(self.mask, 1),
+            hidden: tensor(self.hidden, 1),
+            background: tensor(self.background, 3),
+            telea: self.telea.map(|t| tensor(t, 3)),
+        }
     }
 }
 
@@ -212,13 +295,13 @@ pub enum Task {
     Extractor,
     /// Silhouette network S: clean image → silhouette.
     Silhouette,
-    /// G1: occluded image → texture map.
-    Stage1,
+    /// G1: occluded image (in its hole-aware form) → texture map.
+    Stage1(HoleInput),
 }
 
 impl Task {
-    pub fn pick(self, b: SampleBatch) -> Batch {
-        match self {
+    pub fn pick(self, b: SampleBatch) -> Result<Batch, DataError> {
+        Ok(match self {
             Self::Extractor => Batch {
                 input: b.clean,
                 target: b.texture,
@@ -227,11 +310,11 @@ impl Task {
                 input: b.clean,
                 target: b.mask,
             },
-            Self::Stage1 => Batch {
-                input: b.occluded,
+            Self::Stage1(hole) => Batch {
+                input: b.hole_input(hole)?,
                 target: b.texture,
             },
-        }
+        })
     }
 }
 
@@ -249,7 +332,9 @@ impl BatchSource for TaskStream<'_> {
             .batch(self.step, batch_size, device)
             .map_err(|e| TrainError::Data(e.to_string()))?;
         self.step += 1;
-        Ok(self.task.pick(b))
+        self.task
+            .pick(b)
+            .map_err(|e| TrainError::Data(e.to_string()))
     }
 }
 
@@ -257,6 +342,7 @@ impl BatchSource for TaskStream<'_> {
 mod tests {
     use super::*;
     use unveil_shared::occlusion::OcclusionMode;
+    use unveil_shared::ImageU8;
 
     fn loader(count: usize) -> Loader {
         let source = SampleSource::Generated {
@@ -321,6 +407,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The batched hole input equals the shared crate's per-frame one (what the device
+    /// computes), for every mode, on an occluded sample.
+    #[test]
+    fn hole_input_matches_the_shared_preprocessing() {
+        let dev = crate::train::cpu_device();
+        let l = loader(2).with_telea(true);
+        let batch = l.batch(0, 1, &dev).unwrap();
+        let norm = Normalisation::default();
+        let occluded = ImageU8::from_chw(32, 32, &values(batch.occluded.clone()), &norm).unwrap();
+        let hidden = values(batch.hidden.clone());
+        let mask = Mask::from_fn(32, 32, |i| hidden[i] > 0.5);
+        assert!(mask.count() > 0);
+        for hole in [HoleInput::Absent, HoleInput::Zeroed, HoleInput::Telea] {
+            let mut want = vec![0.0; hole.image_channels() * 32 * 32];
+            let mut filled = unveil_shared::hole::HoleScratch::new();
+            unveil_shared::hole::write_hole_input(
+                &occluded,
+                Some(&mask),
+                hole,
+                &norm,
+                &mut filled,
+                &mut want,
+            )
+            .unwrap();
+            let got = values(batch.hole_input(hole).unwrap());
+            assert_eq!(got.len(), want.len(), "{hole:?}");
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-6, "{hole:?}: {worst}");
+        }
+        assert!(matches!(
+            loader(2)
+                .batch(0, 1, &dev)
+                .unwrap()
+                .hole_input(HoleInput::Telea),
+            Err(DataError::NoTelea)
+        ));
     }
 
     #[test]

@@ -9,10 +9,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use unveil_shared::inpaint;
 use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS};
-use unveil_shared::{ImageU8, IuvMap, Normalisation};
+use unveil_shared::{ImageU8, IuvMap, Mask, Normalisation};
 
-use crate::data::{DataError, Loader};
+use crate::data::{DataError, Loader, SampleBatch};
 use crate::harness::{load_run_config, HarnessError, Network, RunConfig, MODEL_FILE};
 use crate::quality::{Quality, QualityStats};
 use crate::silhouette::Silhouette;
@@ -284,7 +285,7 @@ pub fn eval_stage1(
     let mut rows = Vec::new();
     for step in 0..batches {
         let batch = loader.batch(step, batch_size, device)?;
-        let pred = model.forward(batch.occluded.clone()).texture_map();
+        let pred = model.forward(batch.hole_input(model.hole())?).texture_map();
         let (pred, truth, hid) = (to_vec(pred)?, to_vec(batch.texture)?, to_vec(batch.hidden)?);
         let occluded = to_vec(batch.occluded)?;
         for b in 0..batch_size {
@@ -495,12 +496,14 @@ impl Restorer {
         })
     }
 
-    /// Restore `occluded` (`[B, 3, H, W]`, normalised); also returns G1's texture map.
-    pub fn restore(&self, occluded: Tensor<4>) -> (Stage2Output, Tensor<4>) {
-        let g1 = self.g1.forward(occluded.clone());
+    /// Restore `batch`'s occluded images; also returns G1's texture map. G1 and G2 each
+    /// read the image in the hole-aware form they were trained with.
+    pub fn restore(&self, batch: &SampleBatch) -> Result<(Stage2Output, Tensor<4>), EvalError> {
+        let g1 = self.g1.forward(batch.hole_input(self.g1.hole())?);
         let texture = g1.texture_map();
-        let input = stage2_input(occluded, condition_tensor(self.condition, &g1));
-        (self.g2.forward(input), texture)
+        let image = batch.hole_input(self.g2.hole())?;
+        let input = stage2_input(image, condition_tensor(self.condition, &g1));
+        Ok((self.g2.forward(input), texture))
     }
 }
 
@@ -545,6 +548,71 @@ impl Stage2Report {
     }
 }
 
+/// [`Stage2Report`]s of several occlusion modes on the same methods, with a summary.
+#[derive(Clone, Debug, Default)]
+pub struct ModeTable {
+    /// `(mode name, report)`, every report with the same rows in the same order.
+    pub modes: Vec<(String, Stage2Report)>,
+}
+
+impl ModeTable {
+    /// Summary first (hidden-pixel PSNR per mode, then the mean over modes, and the mean
+    /// hidden SSIM), then each mode's full table.
+    pub fn markdown(&self) -> String {
+        let Some((_, first)) = self.modes.first() else {
+            return String::new();
+        };
+        let mut s = format!(
+            "Hidden-pixel PSNR (dB) per occlusion mode, {} held-out samples per mode; learned models composited (visible pixels are the input's)\n\n| method |",
+            first.samples
+        );
+        for (mode, _) in &self.modes {
+            let _ = write!(s, " {mode} |");
+        }
+        s.push_str(" mean PSNR | mean SSIM |\n|---|");
+        for _ in 0..self.modes.len() + 2 {
+            s.push_str("---|");
+        }
+        s.push('\n');
+        for (row, (name, _)) in first.rows.iter().enumerate() {
+            let _ = write!(s, "| {name} |");
+            for (_, r) in &self.modes {
+                let _ = write!(s, " {:.2} |", r.rows[row].1.region_psnr);
+            }
+            let (psnr, ssim) = self.mean(row);
+            let _ = writeln!(s, " **{psnr:.2}** | {ssim:.4} |");
+        }
+        for (mode, r) in &self.modes {
+            let _ = write!(s, "\n### {mode}\n\n{}", r.markdown());
+        }
+        s
+    }
+
+    /// Mean over modes of row `row`'s hidden-pixel PSNR and SSIM.
+    pub fn mean(&self, row: usize) -> (f64, f64) {
+        let k = self.modes.len().max(1) as f64;
+        let sum = |f: &dyn Fn(&Quality) -> f64| {
+            self.modes
+                .iter()
+                .map(|(_, r)| f(&r.rows[row].1))
+                .sum::<f64>()
+                / k
+        };
+        (sum(&|q| q.region_psnr), sum(&|q| q.region_ssim))
+    }
+
+    /// One line per mode and method.
+    pub fn csv(&self) -> String {
+        let mut s = String::from("mode,method,psnr_occluded,ssim_occluded,psnr_image,ssim_image\n");
+        for (mode, r) in &self.modes {
+            for line in r.csv().lines().skip(1) {
+                let _ = writeln!(s, "{mode},{line}");
+            }
+        }
+        s
+    }
+}
+
 /// Normalised `[3, H, W]` values ([-1, 1]) to the 0..1 scale of the metrics.
 fn unit(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| (x * 0.5 + 0.5).clamp(0.0, 1.0)).collect()
@@ -555,10 +623,31 @@ fn to_image(v: &[f32], size: usize) -> Result<ImageU8, EvalError> {
         .map_err(|e| EvalError::Read(e.to_string()))
 }
 
-/// Evaluate the occluded input and each restorer on `batches` batches of `loader`: PSNR
-/// and SSIM over the image and over the occluded pixels. `grid_rows` samples of the first
-/// restorer come back as picture rows: occluded, texture map, foreground (times alpha),
-/// background, restored, truth.
+/// Rows every restoration table starts with: the peers each learned model must beat.
+pub const PEER_ROWS: [&str; 3] = ["occluded input", "ring-mean fill", "Telea (Rust)"];
+
+/// Width in pixels of the visible ring whose mean colour the ring-mean peer fills with.
+pub const RING: usize = 3;
+
+/// `restored` with every pixel outside `region` taken from `input` (both `[3, H, W]`):
+/// the composite the device ships, so no visible pixel is scored as changed.
+pub fn paste_hidden(restored: &[f32], input: &[f32], region: &[bool]) -> Vec<f32> {
+    let n = region.len();
+    restored
+        .iter()
+        .zip(input)
+        .enumerate()
+        .map(|(i, (&r, &x))| if region[i % n] { r } else { x })
+        .collect()
+}
+
+/// Evaluate the peers ([`PEER_ROWS`]: the occluded input, the ring-mean fill and Telea's
+/// inpainting, all from the shared crate) and each restorer on `batches` batches of
+/// `loader` (built [`with_telea`](Loader::with_telea)): PSNR and SSIM over the image and
+/// over the occluded pixels. Every restorer's output is composited (visible pixels are
+/// the input's), as on the device. `grid_rows` samples of the first restorer come back as
+/// picture rows: occluded, texture map, foreground (times alpha), background, Telea,
+/// restored, truth.
 pub fn eval_stage2(
     restorers: &[Restorer],
     loader: &Loader,
@@ -569,16 +658,19 @@ pub fn eval_stage2(
 ) -> Result<(Stage2Report, Vec<Vec<ImageU8>>), EvalError> {
     let size = loader.source.size();
     let n = size * size;
-    let mut stats = vec![QualityStats::default(); restorers.len() + 1];
+    let peers = PEER_ROWS.len();
+    let mut stats = vec![QualityStats::default(); restorers.len() + peers];
     let mut rows = Vec::new();
+    let norm = Normalisation::default();
     for step in 0..batches {
         let batch = loader.batch(step, batch_size, device)?;
-        let clean = to_vec(batch.clean)?;
+        let clean = to_vec(batch.clean.clone())?;
         let occluded = to_vec(batch.occluded.clone())?;
-        let hidden = to_vec(batch.hidden)?;
+        let hidden = to_vec(batch.hidden.clone())?;
+        let telea = to_vec(batch.telea.clone().ok_or(DataError::NoTelea)?)?;
         let mut outputs = Vec::with_capacity(restorers.len());
         for r in restorers {
-            let (out, texture) = r.restore(batch.occluded.clone());
+            let (out, texture) = r.restore(&batch)?;
             let fg_alpha = out.foreground.clone().mul(out.alpha.clone());
             outputs.push((
                 to_vec(out.restored)?,
@@ -594,20 +686,31 @@ pub fn eval_stage2(
                 .iter()
                 .map(|&h| h > 0.5)
                 .collect();
-            stats[0].add(&unit(&img(&occluded)), &truth, size, size, &region);
+            let input = img(&occluded);
+            let mask = Mask::from_fn(size, size, |i| region[i]);
+            let ring = inpaint::ring_mean(&to_image(&input, size)?, &mask, RING)
+                .map_err(|e| EvalError::Read(e.to_string()))?
+                .to_chw(&norm);
+            stats[0].add(&unit(&input), &truth, size, size, &region);
+            stats[1].add(&unit(&ring), &truth, size, size, &region);
+            stats[2].add(&unit(&img(&telea)), &truth, size, size, &region);
+            let mut composited = Vec::with_capacity(outputs.len());
             for (k, (restored, ..)) in outputs.iter().enumerate() {
-                stats[k + 1].add(&unit(&img(restored)), &truth, size, size, &region);
+                let c = paste_hidden(&img(restored), &input, &region);
+                stats[k + peers].add(&unit(&c), &truth, size, size, &region);
+                composited.push(c);
             }
-            if let (true, Some((restored, texture, fg, bg))) =
-                (rows.len() < grid_rows, outputs.first())
+            if let (true, Some((_, texture, fg, bg)), Some(restored)) =
+                (rows.len() < grid_rows, outputs.first(), composited.first())
             {
                 let (iuv, _) = texture_to_planes(&texture[b * 6 * n..(b + 1) * 6 * n], size);
                 rows.push(vec![
-                    to_image(&img(&occluded), size)?,
+                    to_image(&input, size)?,
                     crate::sheet::iuv_rgb(&iuv),
                     to_image(&img(fg), size)?,
                     to_image(&img(bg), size)?,
-                    to_image(&img(restored), size)?,
+                    to_image(&img(&telea), size)?,
+                    to_image(restored, size)?,
                     to_image(&img(&clean), size)?,
                 ]);
             }
@@ -615,9 +718,13 @@ pub fn eval_stage2(
     }
     let mut report = Stage2Report {
         samples: batches * batch_size,
-        rows: vec![("occluded input".to_string(), stats[0].finish())],
+        rows: PEER_ROWS
+            .iter()
+            .zip(&stats)
+            .map(|(name, s)| (name.to_string(), s.finish()))
+            .collect(),
     };
-    for (r, s) in restorers.iter().zip(&stats[1..]) {
+    for (r, s) in restorers.iter().zip(&stats[peers..]) {
         report.rows.push((r.label.clone(), s.finish()));
     }
     Ok((report, rows))

@@ -28,6 +28,7 @@ use crate::plot::{line_chart, Series};
 use crate::silhouette::{Silhouette, SilhouetteConfig};
 use crate::stage1::{Stage1Config, Stage1Net};
 use crate::stage2::learner::Stage2Learner;
+use crate::stage2::HoleInput;
 use crate::stage2::{DiscriminatorConfig, Stage2Config};
 use crate::train::{
     load_model, save_model, BackendKind, Batch, CheckpointError, TrainConfig, TrainError, Trainer,
@@ -71,6 +72,8 @@ pub enum HarnessError {
     Write { path: PathBuf, reason: String },
     #[error("{0}")]
     Missing(String),
+    #[error("the data thread panicked")]
+    DataThread,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
@@ -299,6 +302,7 @@ fn fill_added_fields(value: &mut serde_json::Value) {
         ("train", "schedule", serde_json::json!("Constant")),
         ("stage2_loss", "hidden_weight", serde_json::json!(0.0)),
         ("stage2_loss", "matte_weight", serde_json::json!(0.0)),
+        ("stage2", "hole", serde_json::json!("Absent")),
     ];
     for (section, field, default) in added {
         if let Some(serde_json::Value::Object(map)) = value.get_mut(section) {
@@ -465,7 +469,13 @@ pub fn run(
         config.clone()
     };
     let device = backend.device()?.autodiff();
-    let loader = Loader::new(source, config.occlusion, config.train.seed)?;
+    // Stage 2 always: the frozen G1 may read Telea-filled images even where G2 does not.
+    let telea = match config.network {
+        Network::Stage2 => true,
+        Network::Stage1 => config.stage1.hole == HoleInput::Telea,
+        Network::Silhouette | Network::Extractor => false,
+    };
+    let loader = Loader::new(source, config.occlusion, config.train.seed)?.with_telea(telea);
     let resume_from = if resume {
         checkpoint_to_resume(dir)
     } else {
@@ -491,7 +501,7 @@ pub fn run(
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
                 task: if config.network == Network::Stage1 {
-                    Task::Stage1
+                    Task::Stage1(config.stage1.hole)
                 } else {
                     Task::Extractor
                 },
@@ -505,6 +515,12 @@ pub fn run(
         Network::Stage2 => {
             let (g1, s) = frozen_networks(&config, &device)?;
             let g = seeded_init(config.stage2.init(&device), seed);
+            // A hole-aware G2 starts as its pre-fill (zeroed heads; see `residual_start`).
+            let g = if config.stage2.hole == HoleInput::Absent {
+                g
+            } else {
+                g.residual_start()
+            };
             let d = seeded_init(config.discriminator.init(&device), rng::derive(seed, 2));
             let (losses, condition) = (config.stage2_loss.clone(), config.stage2.condition);
             let learner = match resume_from {
@@ -607,7 +623,11 @@ where
         self.trainer.device()
     }
     fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
-        self.trainer.step(self.task.pick(batch), &mut self.loss)
+        let batch = self
+            .task
+            .pick(batch)
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        self.trainer.step(batch, &mut self.loss)
     }
     fn save_state(&self, dir: &Path) -> Result<(), CheckpointError> {
         self.trainer.save(dir)
@@ -659,38 +679,52 @@ fn drive(
     let device = learner.device();
     let mut outcome_rows = Vec::new();
     let every = config.checkpoint_every.max(1);
-    while learner.steps_done() < config.steps {
-        // Batch k of the stream is a pure function of (seed, k): resuming at step k
-        // continues exactly where an uninterrupted run would be.
-        let batch = loader.batch(learner.steps_done(), config.train.batch_size, &device)?;
-        let values = learner.learn(batch)?;
-        let step = learner.steps_done();
-        rows.push(format!(
-            "{step},{}",
-            values
-                .iter()
-                .map(|v| format!("{v:.6}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        ));
-        let mut row = vec![step as f32];
-        row.extend(&values);
-        outcome_rows.push(row);
-        bar.set_position(step as u64);
-        bar.set_message(
-            names
-                .iter()
-                .zip(&values)
-                .map(|(n, v)| format!("{n} {v:.4}"))
-                .collect::<Vec<_>>()
-                .join("  "),
-        );
-        if step.is_multiple_of(every) || step == config.steps {
-            save_checkpoint(&learner, dir)?;
-            write_metrics(dir, names, &rows)?;
-            write_curve(dir, names, &rows)?;
+    let batch_size = config.train.batch_size;
+    // Batch k of the stream is a pure function of (seed, k): resuming at step k continues
+    // exactly where an uninterrupted run would be. Batch k + 1 is rendered on another
+    // thread while step k trains, so data costs no step time where a core is free.
+    std::thread::scope(|scope| -> Result<(), HarnessError> {
+        let prefetch = |k: usize| scope.spawn(move || loader.prepare(k, batch_size));
+        let mut next =
+            (learner.steps_done() < config.steps).then(|| prefetch(learner.steps_done()));
+        while let Some(pending) = next.take() {
+            let batch = pending
+                .join()
+                .map_err(|_| HarnessError::DataThread)??
+                .to_device(&device);
+            if learner.steps_done() + 1 < config.steps {
+                next = Some(prefetch(learner.steps_done() + 1));
+            }
+            let values = learner.learn(batch)?;
+            let step = learner.steps_done();
+            rows.push(format!(
+                "{step},{}",
+                values
+                    .iter()
+                    .map(|v| format!("{v:.6}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+            let mut row = vec![step as f32];
+            row.extend(&values);
+            outcome_rows.push(row);
+            bar.set_position(step as u64);
+            bar.set_message(
+                names
+                    .iter()
+                    .zip(&values)
+                    .map(|(n, v)| format!("{n} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join("  "),
+            );
+            if step.is_multiple_of(every) || step == config.steps {
+                save_checkpoint(&learner, dir)?;
+                write_metrics(dir, names, &rows)?;
+                write_curve(dir, names, &rows)?;
+            }
         }
-    }
+        Ok(())
+    })?;
     bar.finish();
     if outcome_rows.is_empty() {
         // Nothing to do (already at the target): still leave complete outputs behind.

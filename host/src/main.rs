@@ -8,6 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use unveil_shared::hole::TELEA_RADIUS;
+use unveil_shared::inpaint;
 use unveil_shared::occlusion::{occlude, OcclusionMode, OcclusionSpec};
 
 use burn::grad_clipping::GradientClippingConfig;
@@ -15,10 +17,9 @@ use unveil_host::data::Loader;
 use unveil_host::data::SampleSource;
 use unveil_host::dataset::{self, Manifest, Provenance};
 use unveil_host::eval;
-use unveil_host::export;
 use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
 use unveil_host::sheet;
-use unveil_host::stage2::Condition;
+use unveil_host::stage2::{Condition, HoleInput};
 use unveil_host::synth::{self, SubjectSource, SynthConfig};
 use unveil_host::train::{BackendKind, LrSchedule, TrainConfig};
 use unveil_shared::manifest::{Calibration, WeightScales};
@@ -97,6 +98,13 @@ struct EvalArgs {
     /// Occlusion of the inputs; default: the method's own (part of the subject, noise).
     #[arg(long, default_value = "subject-noise")]
     occlusion: OcclusionMode,
+    /// Stage 2: the occlusion modes to score, each on its own table (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "subject-noise,subject-zero,rect,strokes-thick,text"
+    )]
+    modes: Vec<OcclusionMode>,
     /// Compute backend (see `train --help`).
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
@@ -184,6 +192,11 @@ struct TrainArgs {
     /// (ablations).
     #[arg(long, default_value = "texture")]
     condition: Condition,
+    /// Stage 1 and 2: how G1 and G2 are told where the hole is: telea (hidden pixels
+    /// pre-filled by Telea's inpainting, plus a hole plane), zeroed (hidden pixels 0,
+    /// plus a hole plane) or absent (the patent-literal occluded image alone).
+    #[arg(long, default_value = "telea")]
+    hole: HoleInput,
     /// Stage 2: run folder of the trained G1 (frozen). Default: runs/stage1.
     #[arg(long, value_name = "DIR")]
     stage1: Option<PathBuf>,
@@ -414,7 +427,7 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
     .iter()
     .map(|name| name.parse())
     .collect::<Result<_, _>>()?;
-    let restorer = demo_models(&args.models, data.size())?;
+    let mut restorer = demo_models(&args.models, data.size())?;
     let mut rows = Vec::with_capacity(data.len());
     for i in 0..data.len() {
         let sample = data.get(i)?;
@@ -426,23 +439,29 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
             &OcclusionSpec::new(mode),
             seed,
         )?;
+        let telea = inpaint::telea(&occluded.image, &occluded.mask, TELEA_RADIUS)?;
         let mut row = vec![
             sample.image,
             occluded.image.clone(),
             sheet::mask_rgb(&occluded.mask),
             sheet::iuv_rgb(&sample.iuv),
             sample.albedo,
-            sheet::mask_rgb(&sample.mask),
+            telea,
         ];
-        if let Some(model) = &restorer {
-            let (texture, restored) = demo_restore(model, &occluded.image)?;
+        if let Some(pipeline) = &mut restorer {
+            // The device's own pipeline, told where the hole is: only hidden pixels change.
+            pipeline.restore(&occluded.image, Some(&occluded.mask))?;
+            let texture = match pipeline.texture() {
+                Some(t) => sheet::iuv_rgb(&eval::texture_to_planes(t, data.size()).0),
+                None => unveil_shared::ImageU8::new(data.size(), data.size(), 3),
+            };
             row.push(texture);
-            row.push(restored);
+            row.push(pipeline.output().clone());
         }
         rows.push(row);
     }
     let sheet_path = args.out.join("contact_sheet.png");
-    let mut titles = vec!["image", "occluded", "hidden", "IUV", "albedo", "silhouette"];
+    let mut titles = vec!["image", "occluded", "hidden", "IUV", "albedo", "Telea"];
     if restorer.is_some() {
         titles.extend(["G1 IUV", "restored"]);
     }
@@ -456,8 +475,8 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// The demo's model folder, if it exists and fits `size`.
-fn demo_models(dir: &Path, size: usize) -> Result<Option<export::LoadedModel>> {
+/// The device pipeline on the demo's model folder, if it exists and fits `size`.
+fn demo_models(dir: &Path, size: usize) -> Result<Option<unveil_device::pipeline::Pipeline>> {
     if !dir.join(unveil_shared::manifest::MANIFEST_BIN).is_file() {
         println!(
             "note: no models in {}; the sheet has no restored column",
@@ -465,7 +484,8 @@ fn demo_models(dir: &Path, size: usize) -> Result<Option<export::LoadedModel>> {
         );
         return Ok(None);
     }
-    let model = export::load_folder(dir).with_context(|| format!("{}", dir.display()))?;
+    let model =
+        unveil_device::model::Model::load(dir).with_context(|| format!("{}", dir.display()))?;
     let m = &model.manifest;
     if (usize::from(m.width), usize::from(m.height)) != (size, size) {
         println!(
@@ -476,34 +496,9 @@ fn demo_models(dir: &Path, size: usize) -> Result<Option<export::LoadedModel>> {
         );
         return Ok(None);
     }
-    Ok(Some(model))
-}
-
-/// G1's texture map (as IUV colours) and G2's restored image for one occluded image.
-fn demo_restore(
-    model: &export::LoadedModel,
-    occluded: &unveil_shared::ImageU8,
-) -> Result<(unveil_shared::ImageU8, unveil_shared::ImageU8)> {
-    let norm = model.manifest.normalisation;
-    let size = occluded.width;
-    let image = occluded.to_chw(&norm);
-    let texture = model
-        .stage1
-        .run(&[&image])?
-        .into_iter()
-        .next()
-        .context("stage 1 gave no output")?;
-    let inputs = export::stage2_inputs(model.manifest.condition, &image, &texture);
-    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let restored = model
-        .stage2
-        .run(&refs)?
-        .into_iter()
-        .next()
-        .context("stage 2 gave no output")?;
-    let (iuv, _) = eval::texture_to_planes(&texture, size);
-    let restored = unveil_shared::ImageU8::from_chw(size, size, &restored, &norm)?;
-    Ok((sheet::iuv_rgb(&iuv), restored))
+    Ok(Some(unveil_device::pipeline::Pipeline::new(Arc::new(
+        model,
+    ))?))
 }
 
 fn cmd_train(args: &TrainArgs) -> Result<()> {
@@ -646,8 +641,14 @@ fn train_one(
             Network::Stage2 => config.stage2.base_width = w,
         }
     }
+    if network == Network::Stage1 {
+        config.stage1 = config.stage1.clone().with_hole_input(args.hole);
+    }
     if network == Network::Stage2 {
-        config.stage2 = config.stage2.with_condition(args.condition);
+        config.stage2 = config
+            .stage2
+            .with_condition(args.condition)
+            .with_hole(args.hole);
         let mut l = config.stage2_loss.clone();
         l.reconstruction_weight = args.w_rec.unwrap_or(l.reconstruction_weight);
         l.adversarial_weight = args.w_adv.unwrap_or(l.adversarial_weight);
@@ -704,7 +705,8 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
     );
     let batch = 8usize.min(source.len());
     let batches = (args.samples.min(source.len()) / batch).max(1);
-    let loader = Loader::new(source, OcclusionSpec::new(args.occlusion), args.seed)?;
+    let loader =
+        Loader::new(source, OcclusionSpec::new(args.occlusion), args.seed)?.with_telea(true);
     let device = args.backend.device()?;
     match args.network {
         Network::Silhouette => {
@@ -725,17 +727,28 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
             for dir in args.model.iter().skip(1) {
                 restorers.push(eval::Restorer::load(dir, &device)?);
             }
-            let (report, rows) =
-                eval::eval_stage2(&restorers, &loader, batches, batch, 6, &device)?;
+            let mut table = eval::ModeTable::default();
+            let mut rows = Vec::new();
+            for &mode in &args.modes {
+                let loader =
+                    Loader::new(loader.source.clone(), OcclusionSpec::new(mode), args.seed)?
+                        .with_telea(true);
+                let (report, mode_rows) =
+                    eval::eval_stage2(&restorers, &loader, batches, batch, 2, &device)?;
+                rows.extend(mode_rows);
+                table.modes.push((mode.to_string(), report));
+            }
             let titles = [
                 "occluded",
                 "texture map",
                 "fg x alpha",
                 "background",
+                "Telea",
                 "restored",
                 "truth",
             ];
-            let (md, csv) = (report.markdown(), report.csv());
+            let (md, csv) = (table.markdown(), table.csv());
+            print!("{md}");
             write_eval(&out, "eval_stage2", &md, &csv, &titles, &rows, size)?;
         }
         Network::Stage1 | Network::Extractor => {
@@ -821,6 +834,9 @@ struct ExportArgs {
     /// What the --random G2 is conditioned on: texture, silhouette or none.
     #[arg(long, default_value = "texture")]
     condition: Condition,
+    /// How the --random graphs read the hole: absent, zeroed or telea (see `train --help`).
+    #[arg(long, default_value = "absent")]
+    hole: HoleInput,
     /// Output model folder: stage1.onnx, stage2.onnx, manifest.bin, manifest.json.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -893,6 +909,7 @@ struct ExportSource {
     g1: unveil_host::stage1::Stage1Net,
     g2: unveil_host::stage2::Stage2Net,
     condition: Condition,
+    hole: HoleInput,
     size: usize,
     config_sha256: [u8; 32],
 }
@@ -901,11 +918,17 @@ fn export_source(args: &ExportArgs) -> Result<ExportSource> {
     use unveil_host::blocks::seeded_init;
     let device = unveil_host::train::cpu_device();
     if let Some(seed) = args.random {
-        let stage2 = args.preset.stage2().with_condition(args.condition);
+        let stage2 = args
+            .preset
+            .stage2()
+            .with_condition(args.condition)
+            .with_hole(args.hole);
+        let stage1 = args.preset.stage1().with_hole_input(args.hole);
         return Ok(ExportSource {
-            g1: seeded_init(args.preset.stage1().init(&device), seed),
+            g1: seeded_init(stage1.init(&device), seed),
             g2: seeded_init(stage2.init(&device), unveil_shared::rng::derive(seed, 2)),
             condition: args.condition,
+            hole: args.hole,
             size: args.preset.image_size(),
             config_sha256: [0; 32],
         });
@@ -935,6 +958,7 @@ fn export_source(args: &ExportArgs) -> Result<ExportSource> {
     }
     Ok(ExportSource {
         g1,
+        hole: restorer.g2.hole(),
         g2: restorer.g2,
         condition: restorer.condition,
         size: run2.preset.image_size(),
@@ -955,6 +979,7 @@ fn cmd_export(args: &ExportArgs) -> Result<()> {
         height: src.size,
         width: src.size,
         condition: src.condition,
+        hole: src.hole,
         training_config_sha256: src.config_sha256,
     };
     let f32_graphs = export::export_f32(&src.g1, &src.g2, &spec)?;
@@ -976,7 +1001,8 @@ fn cmd_export(args: &ExportArgs) -> Result<()> {
             src.size
         );
         let pb = progress(args.samples as u64, "samples");
-        let images = calibrate::calibration_images(source, args.samples, args.seed, || pb.inc(1))?;
+        let images =
+            calibrate::calibration_images(source, args.samples, args.seed, src.hole, || pb.inc(1))?;
         pb.finish_and_clear();
         let pb = progress(2 * images.len() as u64, "calibrate");
         let precision = Precision::Int8 {
@@ -1040,11 +1066,12 @@ fn check_int8(
     let spec = OcclusionSpec::new(OcclusionMode::Subject {
         fill: unveil_shared::occlusion::Fill::Noise,
     });
-    let loader = Loader::new(source, spec, seed)?;
+    let loader = Loader::new(source, spec, seed)?.with_telea(true);
     let r = parity::occluded_psnr(
         (&f1, &f2),
         (&int8.stage1, &int8.stage2),
         src.condition,
+        src.hole,
         &loader,
         args.check,
     )?;

@@ -15,6 +15,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+use unveil_shared::hole::HoleInput;
 
 use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
 
@@ -67,9 +68,13 @@ pub struct Stage1Config {
     /// Side of the square training images this configuration is meant for (the network
     /// itself is fully convolutional and takes any size that is a multiple of `2^depth`).
     pub image_size: usize,
-    /// Input channels (3: RGB in [-1, 1]).
+    /// Input channels (3: RGB in [-1, 1]; 4 with the hole plane).
     #[config(default = 3)]
     pub in_channels: usize,
+    /// How the image input carries the hole (G1 only; the extractor sees clean images).
+    /// `in_channels` must be its [`HoleInput::image_channels`].
+    #[config(default = "HoleInput::Absent")]
+    pub hole: HoleInput,
 }
 
 impl Default for Stage1Config {
@@ -132,7 +137,15 @@ impl Stage1Config {
             albedo_head: HeadConfig::new(width(0), 3).init(device),
             in_channels: self.in_channels,
             depth: self.depth,
+            hole: self.hole,
         }
+    }
+
+    /// The same configuration reading its image with `hole` (sets `in_channels` to match).
+    pub fn with_hole_input(mut self, hole: HoleInput) -> Self {
+        self.hole = hole;
+        self.in_channels = hole.image_channels();
+        self
     }
 }
 
@@ -154,6 +167,9 @@ pub struct Stage1Net {
     pub(crate) albedo_head: Head,
     pub(crate) in_channels: usize,
     pub(crate) depth: usize,
+    /// How the image input carries the hole (configuration, not a weight).
+    #[module(skip)]
+    pub(crate) hole: HoleInput,
 }
 
 /// The three outputs of G1.
@@ -168,6 +184,11 @@ pub struct Stage1Output {
 }
 
 impl Stage1Net {
+    /// How this network's image input carries the hole.
+    pub fn hole(&self) -> HoleInput {
+        self.hole
+    }
+
     /// Check that `dims` (`[B, C, H, W]`) is an input this network takes.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
         check_dims(dims, self.in_channels, 1 << self.depth)

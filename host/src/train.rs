@@ -434,6 +434,7 @@ mod tests {
     use crate::data::{Loader, SampleSource, Task, TaskStream};
     use crate::silhouette::silhouette_iou;
     use crate::synth::SynthConfig;
+    use unveil_shared::hole::HoleInput;
     use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
     #[test]
@@ -492,7 +493,7 @@ mod tests {
             &Stage1LossConfig::new(),
             TrainConfig::new(),
             steps,
-            &mut stream(&loader(SIZE, 1), Task::Stage1),
+            &mut stream(&loader(SIZE, 1), Task::Stage1(HoleInput::Absent)),
             &device(),
         )
         .unwrap();
@@ -572,7 +573,7 @@ mod tests {
                 &Stage1LossConfig::new(),
                 TrainConfig::new().with_batch_size(2),
                 5,
-                &mut stream(&loader(16, 5), Task::Stage1),
+                &mut stream(&loader(16, 5), Task::Stage1(HoleInput::Absent)),
                 &device(),
             )
             .unwrap()
@@ -589,12 +590,52 @@ mod tests {
             &Stage1LossConfig::new(),
             TrainConfig::new().with_batch_size(2).with_seed(43),
             1,
-            &mut stream(&loader(16, 5), Task::Stage1),
+            &mut stream(&loader(16, 5), Task::Stage1(HoleInput::Absent)),
             &device(),
         )
         .unwrap()
         .1;
         assert_ne!(a[0], c[0], "a different seed must give different weights");
+    }
+
+    /// burn's CPU backend runs on every core (rayon): the same seed still gives
+    /// bit-identical weights, run after run, and a one-thread pool gives the same bits as
+    /// a two-thread one (no reduction depends on how work is split). 64x64 at batch 4 is
+    /// large enough for flex to split convolutions across threads.
+    #[test]
+    fn parallel_training_is_deterministic() {
+        let hole = HoleInput::Telea;
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let dev = device().autodiff();
+                let l = loader(64, 3).with_telea(true);
+                let net = seeded_init(Stage1Config::tiny().with_hole_input(hole).init(&dev), 7);
+                let mut t = Trainer::new(net, TrainConfig::new().with_batch_size(4));
+                let loss_cfg = Stage1LossConfig::new();
+                for step in 0..3 {
+                    let b = Task::Stage1(hole)
+                        .pick(l.batch(step, 4, &dev).unwrap())
+                        .unwrap();
+                    t.step(b, |m, b| {
+                        Ok(vec![
+                            loss_cfg.forward(&m.try_forward(b.input)?, b.target)?.total,
+                        ])
+                    })
+                    .unwrap();
+                }
+                param_values(&t.model)
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let two = run(2);
+        assert!(two == run(2), "two runs on two threads differ");
+        assert!(two == run(1), "one thread and two threads differ");
     }
 
     #[test]
@@ -654,12 +695,12 @@ mod tests {
 
         let mut straight = Trainer::new(init(21), cfg());
         let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1);
+        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
         let full = straight.run(6, &mut data, loss_fn).unwrap();
 
         let mut first = Trainer::new(init(21), cfg());
         let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1);
+        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
         let mut part = first.run(3, &mut data, loss_fn).unwrap();
         let dir = tempfile::tempdir().unwrap();
         first.save(dir.path()).unwrap();
@@ -694,12 +735,12 @@ mod tests {
         let init = || seeded_init(Stage1Config::tiny().init(&device().autodiff()), 21);
         let mut straight = Trainer::new(init(), cfg());
         let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1);
+        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
         let full = straight.run(6, &mut data, loss_fn).unwrap();
 
         let mut first = Trainer::new(init(), cfg());
         let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1);
+        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
         first.run(3, &mut data, loss_fn).unwrap();
         let mut no_state = Trainer::new(first.model.clone(), cfg());
         let rest = no_state.run(3, &mut data, loss_fn).unwrap();

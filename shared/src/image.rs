@@ -30,8 +30,8 @@ pub enum ImageError {
     PartIndex(u8),
 }
 
-/// An 8-bit image, row-major, channels interleaved (HWC).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An 8-bit image, row-major, channels interleaved (HWC). The default is empty (0×0).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageU8 {
     pub width: usize,
     pub height: usize,
@@ -314,6 +314,45 @@ impl Mask {
         }
     }
 
+    /// This mask at `width` × `height`, a pixel set wherever any pixel of the source
+    /// under its footprint is set: a hole shrunk to a network's input never loses a
+    /// thin stroke, so the network is told of every hidden pixel.
+    pub fn resize_covering(&self, width: usize, height: usize) -> Result<Self, ImageError> {
+        if width == 0 || height == 0 || self.width == 0 || self.height == 0 {
+            return Err(ImageError::Empty);
+        }
+        if self.data.len() != self.width * self.height {
+            return Err(ImageError::BufferSize {
+                expected: self.width * self.height,
+                actual: self.data.len(),
+            });
+        }
+        let n = width.checked_mul(height).ok_or(ImageError::TooLarge)?;
+        let mut out = Self {
+            width,
+            height,
+            data: vec![0; n],
+        };
+        // Source pixel (x, y) covers target pixels [x·W/w, ((x+1)·W − 1)/w], and likewise
+        // in y: every target pixel its area overlaps.
+        for y in 0..self.height {
+            let (ty0, ty1) = (
+                y * height / self.height,
+                ((y + 1) * height - 1) / self.height,
+            );
+            for x in 0..self.width {
+                if self.data[y * self.width + x] == 0 {
+                    continue;
+                }
+                let (tx0, tx1) = (x * width / self.width, ((x + 1) * width - 1) / self.width);
+                for ty in ty0..=ty1.min(height - 1) {
+                    out.data[ty * width + tx0..=ty * width + tx1.min(width - 1)].fill(1);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// 0/255 grey pixels, for saving as PNG.
     pub fn to_grey(&self) -> Vec<u8> {
         self.data
@@ -326,6 +365,44 @@ impl Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covering_resize_keeps_every_hidden_pixel() {
+        // One hidden pixel of a 10x10 mask lands in exactly one pixel of a 5x5 one, and
+        // one of a 2x2 mask spreads over the 5x5 pixels its area overlaps.
+        let mut m = Mask::new(10, 10);
+        m.set(7, 2, true);
+        let small = m.resize_covering(5, 5).unwrap();
+        assert_eq!(small.count(), 1);
+        assert!(small.get(3, 1));
+        let mut tiny = Mask::new(2, 2);
+        tiny.set(1, 0, true);
+        let big = tiny.resize_covering(5, 5).unwrap();
+        let on: Vec<(usize, usize)> = (0..25)
+            .filter(|&i| big.data[i] != 0)
+            .map(|i| (i % 5, i / 5))
+            .collect();
+        assert_eq!(
+            on,
+            vec![
+                (2, 0),
+                (3, 0),
+                (4, 0),
+                (2, 1),
+                (3, 1),
+                (4, 1),
+                (2, 2),
+                (3, 2),
+                (4, 2)
+            ]
+        );
+        // A one-pixel-wide vertical stroke survives a 7x shrink.
+        let stroke = Mask::from_fn(70, 70, |i| i % 70 == 33);
+        let s = stroke.resize_covering(10, 10).unwrap();
+        assert_eq!(s.count(), 10);
+        assert!(Mask::new(3, 3).resize_covering(0, 4).is_err());
+        assert_eq!(Mask::new(4, 4).resize_covering(9, 9).unwrap().count(), 0);
+    }
 
     #[test]
     fn chw_round_trip_is_exact() {

@@ -7,7 +7,9 @@
 extern crate alloc;
 
 pub mod font;
+pub mod hole;
 pub mod image;
+pub mod inpaint;
 pub mod link;
 pub mod manifest;
 pub mod occlusion;

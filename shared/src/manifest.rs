@@ -8,7 +8,8 @@
 //! frames rather than errors.
 //!
 //! Graph contract (two graphs, so the device can time and swap the stages separately):
-//! - `stage1` (G1): input [`io::IMAGE`] `[1, 3, H, W]` → output [`io::TEXTURE`]
+//! - `stage1` (G1): input [`io::IMAGE`] `[1, Manifest::hole.image_channels(), H, W]`
+//!   (RGB, plus the hole plane when the model reads one) → output [`io::TEXTURE`]
 //!   `[1, TEXTURE_CHANNELS, H, W]`;
 //! - `stage2` (G2): inputs [`io::IMAGE`] and, unless the condition is
 //!   [`Condition::None`], [`io::CONDITION`] `[1, Condition::channels(), H, W]` → outputs
@@ -21,11 +22,15 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::hole::HoleInput;
 use crate::image::Normalisation;
 use crate::texture::{NUM_PARTS, TEXTURE_CHANNELS};
 
 /// Bumped whenever a field or the graph contract changes meaning.
-pub const MANIFEST_VERSION: u16 = 2;
+pub const MANIFEST_VERSION: u16 = 3;
+/// The previous version, still read: the same fields without [`Manifest::hole`], which
+/// it implies is [`HoleInput::Absent`] (graphs exported before the hole plane existed).
+pub const MANIFEST_VERSION_V2: u16 = 2;
 /// File name of the authoritative binary manifest inside a model folder.
 pub const MANIFEST_BIN: &str = "manifest.bin";
 /// File name of the human-readable twin.
@@ -155,6 +160,45 @@ pub struct Manifest {
     pub models: Vec<ModelFile>,
     /// SHA-256 of the training configurations (run.json files) the weights came from.
     pub training_config_sha256: [u8; 32],
+    /// How both graphs' [`io::IMAGE`] input carries the hole (3 or 4 planes, see
+    /// [`crate::hole`]). Last, so a version-2 manifest is this one's prefix.
+    pub hole: HoleInput,
+}
+
+/// A version-2 manifest: [`Manifest`] without its last field.
+#[derive(Deserialize)]
+struct ManifestV2 {
+    version: u16,
+    name: String,
+    width: u16,
+    height: u16,
+    normalisation: Normalisation,
+    texture_channels: u8,
+    num_parts: u8,
+    condition: Condition,
+    quantisation: Quantisation,
+    models: Vec<ModelFile>,
+    training_config_sha256: [u8; 32],
+}
+
+impl From<ManifestV2> for Manifest {
+    fn from(m: ManifestV2) -> Self {
+        let _ = m.version;
+        Manifest {
+            version: MANIFEST_VERSION,
+            name: m.name,
+            width: m.width,
+            height: m.height,
+            normalisation: m.normalisation,
+            texture_channels: m.texture_channels,
+            num_parts: m.num_parts,
+            condition: m.condition,
+            quantisation: m.quantisation,
+            models: m.models,
+            training_config_sha256: m.training_config_sha256,
+            hole: HoleInput::Absent,
+        }
+    }
 }
 
 /// A manifest the device must refuse.
@@ -199,11 +243,13 @@ impl Manifest {
         // manifest reports "version" rather than "corrupt".
         let (version, _) =
             postcard::take_from_bytes::<u16>(bytes).map_err(|_| ManifestError::Corrupt)?;
-        if version != MANIFEST_VERSION {
-            return Err(ManifestError::Version { found: version });
+        let (manifest, rest) = match version {
+            MANIFEST_VERSION => postcard::take_from_bytes::<Manifest>(bytes),
+            MANIFEST_VERSION_V2 => postcard::take_from_bytes::<ManifestV2>(bytes)
+                .map(|(m, rest)| (Manifest::from(m), rest)),
+            found => return Err(ManifestError::Version { found }),
         }
-        let (manifest, rest) =
-            postcard::take_from_bytes::<Manifest>(bytes).map_err(|_| ManifestError::Corrupt)?;
+        .map_err(|_| ManifestError::Corrupt)?;
         if !rest.is_empty() {
             return Err(ManifestError::Corrupt);
         }
@@ -323,6 +369,7 @@ mod tests {
                 },
             ],
             training_config_sha256: [7; 32],
+            hole: HoleInput::Telea,
         }
     }
 
@@ -350,6 +397,31 @@ mod tests {
             Err(ManifestError::Hash {
                 file: "stage1.onnx".to_string()
             })
+        );
+    }
+
+    /// A version-2 manifest (the same bytes without the trailing hole field) still loads,
+    /// as a model without the hole plane; a version-3 one cut before its hole field does
+    /// not.
+    #[test]
+    fn version_2_reads_as_absent_hole() {
+        let m = sample();
+        let mut bytes = m.to_bytes().unwrap();
+        assert_eq!(
+            bytes[0], MANIFEST_VERSION as u8,
+            "one-byte varint version first"
+        );
+        assert_eq!(bytes.pop(), Some(2), "Telea is the third variant");
+        assert_eq!(Manifest::from_bytes(&bytes), Err(ManifestError::Corrupt));
+        bytes[0] = MANIFEST_VERSION_V2 as u8;
+        let old = Manifest::from_bytes(&bytes).unwrap();
+        assert_eq!(old.hole, HoleInput::Absent);
+        assert_eq!(
+            Manifest {
+                hole: m.hole,
+                ..old
+            },
+            m
         );
     }
 

@@ -654,6 +654,7 @@ fn exported_models_restore_bit_identically_over_the_link() {
             height: EXPORTED.into(),
             width: EXPORTED.into(),
             condition,
+            hole: unveil_shared::hole::HoleInput::Absent,
             training_config_sha256: [0; 32],
         };
         let graphs = export::export_f32(&g1, &g2, &spec).unwrap();

@@ -12,6 +12,7 @@ use unveil_host::export::{self, parity, ExportError, ExportSpec, Graphs, Precisi
 use unveil_host::stage1::{Stage1Config, Stage1Net};
 use unveil_host::stage2::{Stage2Config, Stage2Net};
 use unveil_host::train::cpu_device;
+use unveil_shared::hole::HoleInput;
 use unveil_shared::manifest::{
     Calibration, Condition, Manifest, ManifestError, Quantisation, WeightScales, MANIFEST_BIN,
     MANIFEST_JSON,
@@ -25,6 +26,7 @@ fn spec(condition: Condition) -> ExportSpec {
         height: SIZE,
         width: SIZE,
         condition,
+        hole: HoleInput::Absent,
         training_config_sha256: [0; 32],
     }
 }
@@ -94,6 +96,71 @@ fn f32_graphs_match_burn_within_1e4_for_every_condition() {
             assert_eq!(to[3].len(), SIZE * SIZE);
         }
     }
+}
+
+/// Hole-aware graphs (both stages read RGB with the hole pre-filled plus the hole plane):
+/// burn and tract agree within 1e-4 on the shared crate's own hole input, f32 and int8
+/// export, and the device's model loader takes the 4-plane contract.
+#[test]
+fn hole_aware_graphs_match_burn_within_1e4() {
+    use unveil_shared::{ImageU8, Mask, Normalisation};
+    let dev = cpu_device();
+    let hole = HoleInput::Telea;
+    let condition = Condition::Texture;
+    let g1 = seeded_init(Stage1Config::tiny().with_hole_input(hole).init(&dev), 31);
+    let g2 = seeded_init(
+        Stage2Config::tiny()
+            .with_condition(condition)
+            .with_hole(hole)
+            .init(&dev),
+        32,
+    );
+    let spec = ExportSpec {
+        hole,
+        ..spec(condition)
+    };
+    let graphs = export::export_f32(&g1, &g2, &spec).expect("export");
+    let (s1, s2) = load(&graphs);
+    assert_eq!(s1.input_shapes(), &[vec![1, 4, SIZE, SIZE]]);
+    let norm = Normalisation::default();
+    let frame = ImageU8::from_chw(SIZE, SIZE, &image(3), &norm).expect("frame");
+    let mask = Mask::from_fn(SIZE, SIZE, |i| (i % SIZE) / 8 == 3 && i / SIZE > 10);
+    let mut input = vec![0.0; 4 * SIZE * SIZE];
+    let mut filled = unveil_shared::hole::HoleScratch::new();
+    unveil_shared::hole::write_hole_input(
+        &frame,
+        Some(&mask),
+        hole,
+        &norm,
+        &mut filled,
+        &mut input,
+    )
+    .expect("hole input");
+    let (bt, bo) =
+        parity::burn_pipeline(&g1, &g2, condition, &input, SIZE, SIZE, &dev).expect("burn forward");
+    let (tt, to) = parity::tract_pipeline(&s1, &s2, condition, &input).expect("tract run");
+    for (name, (b, t)) in ["texture", "restored", "foreground", "background", "alpha"]
+        .iter()
+        .zip(
+            std::iter::once(&bt)
+                .chain(bo.iter())
+                .zip(std::iter::once(&tt).chain(to.iter())),
+        )
+    {
+        let d = parity::max_abs_diff(b, t);
+        println!("hole-aware: {name} max |burn - tract| = {d:.2e}");
+        assert!(d <= 1e-4, "{name}: max |diff| {d}");
+    }
+    let calib: Vec<Vec<f32>> = vec![input.clone(); 2];
+    let ranges =
+        export::calibrate(&g1, &g2, &spec, &calib, Calibration::MinMax, || {}).expect("calibrate");
+    export::export_int8(&g1, &g2, &spec, &ranges, WeightScales::PerTensor).expect("int8");
+    // A G2 that reads the hole with a G1 that does not is refused.
+    let plain = seeded_init(Stage1Config::tiny().init(&dev), 31);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = export::export_folder(dir.path(), &plain, &g2, &spec, Precision::Float32, || {})
+        .expect_err("mixed hole inputs");
+    assert!(err.to_string().contains("same image input"), "{err}");
 }
 
 /// Int8 graphs calibrated on 8 images; compared with f32 on 2 other images.
@@ -260,11 +327,14 @@ fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
         count: 64,
     };
     let spec = OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise });
-    let loader = Loader::new(source, spec, 1_000_003).expect("loader");
+    let loader = Loader::new(source, spec, 1_000_003)
+        .expect("loader")
+        .with_telea(true);
     let r = parity::occluded_psnr(
         (&float.stage1, &float.stage2),
         (&int8.stage1, &int8.stage2),
         int8.manifest.condition,
+        int8.manifest.hole,
         &loader,
         64,
     )

@@ -128,11 +128,13 @@ where
 }
 
 /// `count` occluded calibration images (CHW, normalised to [-1, 1]) from `source`, hidden
-/// the method's way (`subject-noise`) from `seed`, as the training loader makes them.
+/// the method's way (`subject-noise`) from `seed`, as the training loader makes them, in
+/// the graphs' image-input form for `hole`.
 pub fn calibration_images(
     source: crate::data::SampleSource,
     count: usize,
     seed: u64,
+    hole: unveil_shared::hole::HoleInput,
     mut on_sample: impl FnMut(),
 ) -> Result<Vec<Vec<f32>>, ExportError> {
     use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
@@ -141,12 +143,13 @@ pub fn calibration_images(
         source,
         OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise }),
         seed,
-    )?;
+    )?
+    .with_telea(hole == unveil_shared::hole::HoleInput::Telea);
     (0..count)
         .map(|k| {
             let batch = loader.batch(k, 1, &device)?;
             let image = batch
-                .occluded
+                .hole_input(hole)?
                 .into_data()
                 .convert::<f32>()
                 .try_into_vec::<f32>()

@@ -23,6 +23,7 @@ pub mod stage1;
 pub mod stage2;
 
 use std::path::{Path, PathBuf};
+use unveil_shared::hole::HoleInput;
 
 use unveil_shared::manifest::{
     self, Calibration, Condition, Manifest, ManifestError, ModelFile, Quantisation, Role,
@@ -97,6 +98,8 @@ pub struct ExportSpec {
     pub width: usize,
     /// What G2 is conditioned on.
     pub condition: Condition,
+    /// How both graphs' image input carries the hole.
+    pub hole: HoleInput,
     /// SHA-256 of the training configurations the weights came from.
     pub training_config_sha256: [u8; 32],
 }
@@ -277,6 +280,7 @@ pub fn write_folder(
         quantisation,
         models,
         training_config_sha256: spec.training_config_sha256,
+        hole: spec.hole,
     };
     m.validate()?;
     // The manifest last: a folder with a manifest is complete.
@@ -310,7 +314,18 @@ pub fn export_folder(
     precision: Precision,
     on_sample: impl FnMut(),
 ) -> Result<Manifest, ExportError> {
-    let expected = 3 + spec.condition.channels();
+    let image = spec.hole.image_channels();
+    if g1.in_channels != image || g1.hole() != spec.hole || g2.hole() != spec.hole {
+        return Err(ExportError::Architecture(format!(
+            "the model reads its image as {:?} ({image} planes), but G1 reads {} planes ({:?}) \
+             and G2 {:?}: both stages must read the same image input",
+            spec.hole,
+            g1.in_channels,
+            g1.hole(),
+            g2.hole()
+        )));
+    }
+    let expected = image + spec.condition.channels();
     if g2.in_channels != expected {
         return Err(ExportError::Condition {
             condition: spec.condition,

@@ -221,6 +221,13 @@ impl GraphBuilder {
         self.op("Tanh", &[x], vec![])
     }
 
+    /// `Clip` to `[min, max]` (opset 11+ form: bounds as inputs).
+    pub fn clip(&mut self, x: &str, min: f32, max: f32) -> String {
+        let lo = self.const_f32("clip_min", &[], &[min]);
+        let hi = self.const_f32("clip_max", &[], &[max]);
+        self.op("Clip", &[x, &lo, &hi], vec![])
+    }
+
     pub fn exp(&mut self, x: &str) -> String {
         self.op("Exp", &[x], vec![])
     }

@@ -2,6 +2,7 @@
 //! tests, the bench and `unveil export --check` report.
 
 use burn::prelude::*;
+use unveil_shared::hole::HoleInput;
 use unveil_shared::manifest::Condition;
 
 use super::runtime::Runner;
@@ -9,7 +10,8 @@ use super::{stage2_inputs, ExportError};
 use crate::stage1::Stage1Net;
 use crate::stage2::{condition_tensor, stage2_input, Stage2Net};
 
-/// G1 then G2 in burn on one image `[3, H, W]` (CHW, normalised): the texture map and
+/// G1 then G2 in burn on one image input `[C, H, W]` (CHW, normalised; `C` = 3, or 4 with
+/// the hole plane, see [`unveil_shared::hole`]): the texture map and
 /// G2's `restored`, `foreground`, `background`, `alpha`, each flattened, in the graph
 /// contract's output order.
 pub fn burn_pipeline(
@@ -22,7 +24,10 @@ pub fn burn_pipeline(
     device: &Device,
 ) -> Result<(Vec<f32>, [Vec<f32>; 4]), ExportError> {
     let x = Tensor::<4>::from_data(
-        TensorData::new(image.to_vec(), [1, 3, height, width]),
+        TensorData::new(
+            image.to_vec(),
+            [1, image.len() / (height * width).max(1), height, width],
+        ),
         device,
     );
     let out1 = g1.try_forward(x.clone())?;
@@ -117,11 +122,14 @@ pub struct OccludedPsnr {
 }
 
 /// [`OccludedPsnr`] of two model folders' runners (`(stage1, stage2)` each) on the first
-/// `count` samples of `loader` (occluded as the loader's spec says, seeded).
+/// `count` samples of `loader` (occluded as the loader's spec says, seeded; built
+/// [`with_telea`](crate::data::Loader::with_telea) for a Telea-filled `hole`). `restored`
+/// is scored as the graphs return it, before any composite.
 pub fn occluded_psnr(
     float: (&Runner, &Runner),
     int8: (&Runner, &Runner),
     condition: Condition,
+    hole: HoleInput,
     loader: &crate::data::Loader,
     count: usize,
 ) -> Result<OccludedPsnr, ExportError> {
@@ -130,7 +138,8 @@ pub fn occluded_psnr(
     let (mut se_qf, mut n_all) = (0.0f64, 0usize);
     for k in 0..count {
         let b = loader.batch(k, 1, &device)?;
-        let (occluded, clean, hidden) = (flat(b.occluded)?, flat(b.clean)?, flat(b.hidden)?);
+        let occluded = flat(b.hole_input(hole)?)?;
+        let (clean, hidden) = (flat(b.clean)?, flat(b.hidden)?);
         let (_, f) = tract_pipeline(float.0, float.1, condition, &occluded)?;
         let (_, q) = tract_pipeline(int8.0, int8.1, condition, &occluded)?;
         for (a, b) in f[0].iter().zip(&q[0]) {

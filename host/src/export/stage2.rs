@@ -1,4 +1,5 @@
-//! G2 as an ONNX graph: `image` `[1, 3, H, W]` and, unless the condition is
+//! G2 as an ONNX graph: `image` `[1, 3, H, W]` (`[1, 4, H, W]` with the hole plane) and,
+//! unless the condition is
 //! [`Condition::None`], `condition` `[1, C, H, W]` → `restored`, `foreground`,
 //! `background` `[1, 3, H, W]` and `alpha` `[1, 1, H, W]`. Encoder, both decoders and the
 //! compositor only: S and D are training-time networks.
@@ -18,12 +19,13 @@ pub fn stage2_graph(
     width: usize,
     numerics: Numerics,
 ) -> Result<(pb::ModelProto, Vec<Probe>), ExportError> {
-    net.check_input([1, 3 + condition.channels(), height, width])?;
+    let planes = net.hole().image_channels();
+    net.check_input([1, planes + condition.channels(), height, width])?;
     let mut e = Emitter::new(numerics);
     let image =
-        e.g.input(io::IMAGE, DataType::Float, &[1, 3, height, width]);
+        e.g.input(io::IMAGE, DataType::Float, &[1, planes, height, width]);
     let x = match condition.channels() {
-        0 => image,
+        0 => image.clone(),
         c => {
             let cond =
                 e.g.input(io::CONDITION, DataType::Float, &[1, c, height, width]);
@@ -49,6 +51,15 @@ pub fn stage2_graph(
     let bg = decoder(&mut e, &z2, &net.bg_up, &net.bg_conv, Some(&skips))?;
     let bg = net.bg_head.emit(&mut e, &bg)?;
     let background = e.g.tanh(&bg);
+    // Hole-aware G2: both decoders add to the pre-filled RGB, clamped (burn's forward).
+    let (foreground, background) = if planes > 3 {
+        let rgb = e.g.slice_channels(&image, 0, 3);
+        let fg = e.g.add(&rgb, &foreground);
+        let bg = e.g.add(&rgb, &background);
+        (e.g.clip(&fg, -1.0, 1.0), e.g.clip(&bg, -1.0, 1.0))
+    } else {
+        (foreground, background)
+    };
 
     // ŷ = α·y_f + (1 − α)·y_b, in the order burn's `composite` evaluates it.
     let one = e.g.const_f32("one", &[], &[1.0]);

@@ -95,21 +95,30 @@ impl Stage2Learner {
         &self.s
     }
 
-    /// G2's input for `occluded` (`[B, 3, H, W]`): the occluded image and, per the
-    /// condition, the frozen G1's texture map or its silhouette (no gradient).
-    pub fn input(&self, occluded: Tensor<4>) -> Result<Tensor<4>, TrainError> {
+    /// G2's input for `batch`: its image input per G2's hole input and, per the
+    /// condition, the frozen G1's texture map or its silhouette (no gradient), each
+    /// network reading the image in its own hole-aware form.
+    pub fn input(&self, batch: &SampleBatch) -> Result<Tensor<4>, TrainError> {
         let condition = match self.condition {
             Condition::None => None,
-            c => condition_tensor(c, &self.g1.try_forward(occluded.clone())?).map(Tensor::detach),
+            c => {
+                let g1_input = batch
+                    .hole_input(self.g1.hole())
+                    .map_err(|e| TrainError::Data(e.to_string()))?;
+                condition_tensor(c, &self.g1.try_forward(g1_input)?).map(Tensor::detach)
+            }
         };
-        Ok(stage2_input(occluded, condition))
+        let image = batch
+            .hole_input(self.g.model.hole())
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        Ok(stage2_input(image, condition))
     }
 
     /// One D update and one G2 update on `batch`. Returns [`LOSS_NAMES`]' values (the
     /// unweighted terms; L2 is always reported, any other term whose weight is 0 is not
     /// computed and reads 0).
     pub fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
-        let input = self.input(batch.occluded)?;
+        let input = self.input(&batch)?;
         let w = self.losses.clone();
         let patches = if w.patch_weight != 0.0 {
             Some(PatchTargets::from_masks(
@@ -272,7 +281,7 @@ mod tests {
         let mut l = learner(Condition::None, losses, 1e-3);
         let dev = device().autodiff();
         let batch = loader().batch(0, 4, &dev).unwrap();
-        let out = l.g.model.forward(l.input(batch.occluded.clone()).unwrap());
+        let out = l.g.model.forward(l.input(&batch).unwrap());
         let want = crate::test_util::scalar(masked_mse(
             out.restored,
             batch.clean.clone(),
@@ -296,7 +305,7 @@ mod tests {
         let mut l = learner(Condition::Texture, losses, 1e-3);
         let dev = device().autodiff();
         let batch = loader().batch(0, 4, &dev).unwrap();
-        let out = l.g.model.forward(l.input(batch.occluded.clone()).unwrap());
+        let out = l.g.model.forward(l.input(&batch).unwrap());
         let want = crate::test_util::scalar(matte_loss(out.alpha, batch.mask.clone()));
         let values = l.learn(batch).unwrap();
         let matte = LOSS_NAMES.iter().position(|n| *n == "matte").unwrap();

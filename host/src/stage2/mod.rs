@@ -19,9 +19,12 @@ pub mod learner;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
-use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
+use crate::blocks::{
+    zeroed, ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig,
+};
 use crate::stage1::{check_dims, ShapeError, Stage1Output, CH_I};
 
+pub use unveil_shared::hole::HoleInput;
 pub use unveil_shared::manifest::Condition;
 
 /// Configuration of G2.
@@ -36,6 +39,10 @@ pub struct Stage2Config {
     /// What G2 is conditioned on besides the occluded image.
     #[config(default = "Condition::Texture")]
     pub condition: Condition,
+    /// How the image input carries the hole: absent (the patent-literal 3 planes), or
+    /// pre-filled RGB plus a hole plane (see [`unveil_shared::hole`]).
+    #[config(default = "HoleInput::Absent")]
+    pub hole: HoleInput,
 }
 
 impl Default for Stage2Config {
@@ -52,9 +59,9 @@ impl Stage2Config {
         Self::new(8, 3, 64)
     }
 
-    /// Input channels: RGB + the condition's channels.
+    /// Input channels: the image input's (3, or 4 with the hole plane) + the condition's.
     pub fn in_channels(&self) -> usize {
-        3 + self.condition.channels()
+        self.hole.image_channels() + self.condition.channels()
     }
 
     /// Build G2 on `device` (burn's default init; wrap in [`crate::blocks::seeded_init`]).
@@ -95,6 +102,7 @@ impl Stage2Config {
             bg_head: HeadConfig::new(width(0), 3).init(device),
             in_channels: self.in_channels(),
             depth: self.depth,
+            hole: self.hole,
         }
     }
 }
@@ -114,6 +122,9 @@ pub struct Stage2Net {
     pub(crate) bg_head: Head,
     pub(crate) in_channels: usize,
     pub(crate) depth: usize,
+    /// How the image input carries the hole (configuration, not a weight).
+    #[module(skip)]
+    pub(crate) hole: HoleInput,
 }
 
 /// The encoder's result: the bottleneck and the skips for the background decoder.
@@ -157,6 +168,11 @@ pub fn composite(foreground: Tensor<4>, background: Tensor<4>, alpha: Tensor<4>)
 }
 
 impl Stage2Net {
+    /// How this G2's image input carries the hole.
+    pub fn hole(&self) -> HoleInput {
+        self.hole
+    }
+
     /// Check that `dims` (`[B, C, H, W]`, image and condition concatenated) fits G2.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
         check_dims(dims, self.in_channels, 1 << self.depth)
@@ -171,6 +187,17 @@ impl Stage2Net {
             h = conv.forward(down.forward(h)); // [B, 2c, H/2, W/2]
         }
         Latent { z: h, skips }
+    }
+
+    /// The same G2 with both output heads zeroed. A G2 that reads the hole then outputs
+    /// its pre-filled input exactly (see [`forward`](Self::forward)), so training starts
+    /// from the classical fill and every step is a change to it.
+    pub fn residual_start(self) -> Self {
+        Self {
+            fg_head: zeroed(self.fg_head),
+            bg_head: zeroed(self.bg_head),
+            ..self
+        }
     }
 
     /// Foreground decoder: `Z1` `[B, n/2, h, w]` → (y_f `[B, 3, H, W]`, α `[B, 1, H, W]`).
@@ -198,11 +225,23 @@ impl Stage2Net {
 
     /// `x`: `[B, 3 + c, H, W]` (occluded image in [-1, 1] concatenated with the condition).
     /// Unchecked; see [`try_forward`](Self::try_forward).
+    ///
+    /// With a hole input (4 image planes), both decoders are residual: their tanh output
+    /// is added to the pre-filled RGB (planes 0..3 of `x`) and clamped to [-1, 1], so y_f,
+    /// y_b and ŷ stay images and every loss keeps its meaning.
     pub fn forward(&self, x: Tensor<4>) -> Stage2Output {
+        let base = (self.hole != HoleInput::Absent).then(|| x.clone().narrow(1, 0, 3));
         let latent = self.encode(x);
         let (z1, z2) = latent.split();
         let (foreground, alpha) = self.decode_foreground(z1);
         let background = self.decode_background(z2, &latent.skips);
+        let (foreground, background) = match base {
+            Some(b) => (
+                b.clone().add(foreground).clamp(-1.0, 1.0),
+                b.add(background).clamp(-1.0, 1.0),
+            ),
+            None => (foreground, background),
+        };
         Stage2Output {
             restored: composite(foreground.clone(), background.clone(), alpha.clone()),
             foreground,
@@ -237,11 +276,12 @@ pub fn silhouette_from_texture(texture: Tensor<4>) -> Tensor<4> {
     texture.narrow(1, CH_I, 1).greater_elem(0.0).float()
 }
 
-/// G2's input: the occluded image with the condition (if any) concatenated on channels.
-pub fn stage2_input(occluded: Tensor<4>, condition: Option<Tensor<4>>) -> Tensor<4> {
+/// G2's input: the image input (the occluded image, or its hole-aware form) with the
+/// condition (if any) concatenated on channels.
+pub fn stage2_input(image: Tensor<4>, condition: Option<Tensor<4>>) -> Tensor<4> {
     match condition {
-        Some(c) => Tensor::cat(vec![occluded, c], 1),
-        None => occluded,
+        Some(c) => Tensor::cat(vec![image, c], 1),
+        None => image,
     }
 }
 
@@ -348,6 +388,55 @@ mod tests {
                 actual: 3
             })
         );
+    }
+
+    /// A hole-aware G2 after `residual_start` returns its pre-filled RGB exactly (y_f,
+    /// y_b and ŷ), whatever the hole plane and condition say; its decoders then add a
+    /// clamped change: a pre-fill of 0.9 plus a head pushed to tanh → 1 stays at 1.
+    #[test]
+    fn residual_g2_starts_at_its_prefill() {
+        let dev = device();
+        let cfg = Stage2Config::tiny().with_hole(HoleInput::Telea);
+        assert_eq!(cfg.in_channels(), 4 + 6);
+        let g = seeded_init(cfg.init(&dev), 5).residual_start();
+        let x = Tensor::<4>::random(
+            [2, 10, 64, 64],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &dev,
+        );
+        let rgb = values(x.clone().narrow(1, 0, 3));
+        let out = g.forward(x.clone());
+        assert_eq!(values(out.restored), rgb);
+        assert_eq!(values(out.foreground), rgb);
+        assert_eq!(values(out.background), rgb);
+        // Push the background head's bias far up: y_b = clamp(x + tanh(big)) = clamp(x + 1).
+        let g = Stage2Net {
+            bg_head: crate::blocks::HeadConfig::new(8, 3).init(&dev),
+            ..g
+        };
+        let g = g.map(&mut BiasTo(50.0));
+        let bg = values(g.forward(x).background);
+        for (b, r) in bg.iter().zip(&rgb) {
+            assert!((b - (r + 1.0).min(1.0)).abs() < 1e-5, "{b} vs {r}");
+        }
+    }
+
+    /// Sets every bias of the background head to a constant, zeroing its weights.
+    struct BiasTo(f32);
+    impl burn::module::ModuleMapper for BiasTo {
+        fn map_float<const D: usize>(
+            &mut self,
+            p: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let (shape, device, id) = (p.lazy_shape(), p.lazy_device(), p.id);
+            let v = if shape.as_slice() == [3] { self.0 } else { 0.0 };
+            let t = if v == 0.0 {
+                p.val()
+            } else {
+                Tensor::<D>::full(shape, v, &device)
+            };
+            p.transform_for_load(t, id)
+        }
     }
 
     #[test]
