@@ -283,15 +283,35 @@ fn train_all_then_eval_stage2() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let md = fs::read_to_string(report.join("eval_stage2.md")).unwrap();
-    for peer in ["| occluded input |", "| ring-mean fill |", "| Telea (Rust) |"] {
-        assert_eq!(md.matches(peer).count(), 3, "summary + one table per mode: {md}");
+    for peer in [
+        "| occluded input |",
+        "| ring-mean fill |",
+        "| Telea (Rust) |",
+    ] {
+        assert_eq!(
+            md.matches(peer).count(),
+            3,
+            "summary + one table per mode: {md}"
+        );
     }
-    assert!(md.contains("| method | rect | text | mean PSNR | mean SSIM |"), "{md}");
+    assert!(
+        md.contains("| method | rect | text | mean PSNR | mean SSIM |"),
+        "{md}"
+    );
     // The model given twice: two rows in the summary and in each mode's table.
     assert_eq!(md.matches("| G2 stage2 (texture) |").count(), 6, "{md}");
     let csv = fs::read_to_string(report.join("eval_stage2.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 * 5, "header + 2 modes x 5 rows: {csv}");
-    assert!(csv.lines().nth(1).is_some_and(|l| l.starts_with("rect,occluded input,")), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 5,
+        "header + 2 modes x 5 rows: {csv}"
+    );
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("rect,occluded input,")),
+        "{csv}"
+    );
     assert!(report.join("eval_stage2.png").is_file());
 
     // A stage-2 run without trained G1/S is a one-line error.
