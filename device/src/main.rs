@@ -47,6 +47,10 @@ enum Command {
         /// or a folder holding a mask of the same file stem (`.png`) per input.
         #[arg(long)]
         mask: Option<PathBuf>,
+        /// Refuse images larger than this many megapixels (checked before decoding).
+        #[arg(long, default_value_t = source::DEFAULT_MAX_MEGAPIXELS,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        max_megapixels: u32,
     },
     /// Time the pipeline per stage on one CPU; several folders are shown side by side.
     Bench {
@@ -99,8 +103,17 @@ enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
         /// Abandon and reset the pipeline when a frame takes this many times the median.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1000))]
         watchdog: u32,
+        /// Until the median is known (the first 8 frames), abandon a frame after this many
+        /// milliseconds.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+        watchdog_startup_ms: u64,
+        /// Unix socket: end a session whose camera sends nothing for this many seconds, so
+        /// a silent peer cannot lock out other cameras (0: never). A camera that connects
+        /// while another is served is answered `Error{0, Busy}`.
+        #[arg(long, default_value_t = 30)]
+        idle_timeout: u64,
     },
 }
 
@@ -117,7 +130,8 @@ fn run(cli: Cli) -> Result<()> {
             input,
             out,
             mask,
-        } => restore(&models, &input, &out, mask.as_deref())?,
+            max_megapixels,
+        } => restore(&models, &input, &out, mask.as_deref(), max_megapixels)?,
         Command::Bench {
             models,
             frames,
@@ -166,12 +180,18 @@ fn run(cli: Cli) -> Result<()> {
             baud,
             socket,
             watchdog,
+            watchdog_startup_ms,
+            idle_timeout,
         } => serve(
             &models,
             serial.as_deref(),
             baud,
             socket.as_deref(),
-            watchdog,
+            ServeOptions {
+                watchdog,
+                watchdog_startup: Duration::from_millis(watchdog_startup_ms),
+                idle: (idle_timeout > 0).then(|| Duration::from_secs(idle_timeout)),
+            },
         )?,
     }
     Ok(())
@@ -189,31 +209,61 @@ fn load(dir: &Path) -> Result<Arc<Model>> {
     ))
 }
 
-fn restore(models: &Path, input: &Path, out: &Path, mask: Option<&Path>) -> Result<()> {
+/// Restore every input; a bad file is reported on its own line and the rest still run.
+/// Nothing is written until every destination is known to be safe (no input or mask is
+/// overwritten, no two inputs share an output name).
+fn restore(
+    models: &Path,
+    input: &Path,
+    out: &Path,
+    mask: Option<&Path>,
+    max_megapixels: u32,
+) -> Result<()> {
     let mut pipeline = Pipeline::new(load(models)?)?;
     let files = if input.is_dir() {
         source::list_images(input)?
     } else {
         vec![input.to_path_buf()]
     };
+    let mask_of = |file: &Path| -> Option<PathBuf> {
+        let m = mask?;
+        Some(if m.is_dir() {
+            m.join(file.file_stem().unwrap_or_default())
+                .with_extension("png")
+        } else {
+            m.to_path_buf()
+        })
+    };
+    let mut protected = files.clone();
+    protected.extend(files.iter().filter_map(|f| mask_of(f)));
+    let dests = source::plan_outputs(&files, out, &protected)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for file in &files {
-        let img = source::load_rgb(file)?;
-        let mask = match mask {
-            None => None,
-            Some(m) if m.is_dir() => {
-                let stem = file.file_stem().unwrap_or_default();
-                let path = m.join(stem).with_extension("png");
-                Some(source::load_mask(&path, img.width, img.height)?)
-            }
-            Some(m) => Some(source::load_mask(m, img.width, img.height)?),
+    let mut failed = 0usize;
+    for (file, dest) in files.iter().zip(&dests) {
+        let mut one = || -> Result<(), source::SourceError> {
+            let img = source::load_rgb(file, max_megapixels)?;
+            let mask = match mask_of(file) {
+                Some(path) => Some(source::load_mask(&path, img.width, img.height)?),
+                None => None,
+            };
+            let restored = source::restore_image(&mut pipeline, &img, mask.as_ref(), file)?;
+            source::save_rgb(dest, &restored)
         };
-        let restored = source::restore_image(&mut pipeline, &img, mask.as_ref(), file)?;
-        let name = file.file_stem().unwrap_or_default();
-        let dest = out.join(name).with_extension("png");
-        source::save_rgb(&dest, &restored)?;
+        match one() {
+            Ok(()) => {}
+            // One input: its error is the command's, on one line.
+            Err(e) if files.len() == 1 => return Err(e.into()),
+            Err(e) => {
+                eprintln!("error: {}", unveil_shared::report::one_line(&e));
+                failed += 1;
+            }
+        }
     }
-    println!("restored {} image(s) into {}", files.len(), out.display());
+    let restored = files.len() - failed;
+    println!("restored {restored} image(s) into {}", out.display());
+    if failed > 0 {
+        bail!("{failed} of {} image(s) failed (listed above)", files.len());
+    }
     Ok(())
 }
 
@@ -336,25 +386,33 @@ fn camera(models: &Path, device: &Path, out: &Path, frames: usize) -> Result<()>
     Ok(())
 }
 
+/// `serve`'s guards, from its flags.
+struct ServeOptions {
+    watchdog: u32,
+    watchdog_startup: Duration,
+    idle: Option<Duration>,
+}
+
 fn serve(
     models: &Path,
     serial: Option<&Path>,
     baud: u32,
     socket: Option<&Path>,
-    watchdog: u32,
+    options: ServeOptions,
 ) -> Result<()> {
     let model = load(models)?;
     let config = ServeConfig {
         width: model.manifest.width,
         height: model.manifest.height,
         model_id: model.manifest.name.clone(),
-        watchdog_factor: watchdog,
+        watchdog_factor: options.watchdog,
         watchdog_floor: Duration::from_millis(100),
+        watchdog_startup: options.watchdog_startup,
     };
     let server = Server::new(config, || Pipeline::new(model.clone()))?;
     match (serial, socket) {
         (Some(port), _) => transport::serve_serial(&server, port, baud, None)?,
-        (None, Some(path)) => transport::serve_unix(&server, path, None)?,
+        (None, Some(path)) => transport::serve_unix(&server, path, None, options.idle)?,
         (None, None) => bail!("give --serial PATH or --socket PATH"),
     }
     Ok(())

@@ -63,6 +63,8 @@ pub struct ServeConfig {
     pub watchdog_factor: u32,
     /// … but never before this.
     pub watchdog_floor: Duration,
+    /// Before the median is known (the first frames), abandon a frame after this.
+    pub watchdog_startup: Duration,
 }
 
 /// Counters over the server's lifetime (all sessions).
@@ -85,6 +87,8 @@ pub enum SessionEnd {
     Bye,
     /// The connection closed.
     Disconnected,
+    /// The camera sent nothing for longer than the transport's idle timeout.
+    Idle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,10 @@ pub enum ServeError {
     FrameSize { width: u16, height: u16 },
     #[error("could not build a pipeline: {0}")]
     Pipeline(#[from] PipelineError),
+    #[error("{0} exists and is not a socket; refusing to replace it (choose another --socket)")]
+    NotASocket(std::path::PathBuf),
+    #[error("a server is already listening on {0}; stop it or choose another --socket")]
+    InUse(std::path::PathBuf),
 }
 
 struct Frame {
@@ -171,7 +179,11 @@ where
                 busy: None,
                 generation: 0,
                 closed: false,
-                watchdog: Watchdog::new(config.watchdog_factor, config.watchdog_floor),
+                watchdog: Watchdog::new(
+                    config.watchdog_factor,
+                    config.watchdog_floor,
+                    config.watchdog_startup,
+                ),
                 latency: LatencyWindow::new(),
                 counters: Counters::default(),
                 peer_chunk: MAX_CHUNK,
@@ -241,6 +253,15 @@ where
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // A pty whose other end closed reports EIO: that is a disconnect too.
                 Err(e) if e.raw_os_error() == Some(5) => return Ok(SessionEnd::Disconnected),
+                // A read timeout set by the transport: the camera went quiet.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(SessionEnd::Idle)
+                }
                 Err(e) => return Err(e.into()),
             };
             for result in decoder.feed(&buf[..n]) {
@@ -254,6 +275,11 @@ where
                 }
             }
         }
+    }
+
+    /// Answer a camera that connects while another is served: `Error{0, Busy}`, counted.
+    pub fn turn_away<W: Write>(&self, writer: W) -> io::Result<()> {
+        self.error(&Mutex::new(writer), 0, ErrorCode::Busy)
     }
 
     /// Send `Error{frame, code}` and count it.
@@ -354,6 +380,7 @@ where
                         break None;
                     }
                     if let Some(frame) = st.queue.pop() {
+                        st.watchdog.frame_started();
                         st.busy = Some(Busy {
                             frame: frame.id,
                             since: Instant::now(),
@@ -411,14 +438,15 @@ where
     ) {
         let mut st = lock(&self.state);
         while !st.closed {
-            let tick = st.watchdog.limit().map_or(Duration::from_millis(20), |l| {
-                (l / 4).max(Duration::from_millis(1))
-            });
+            let tick = (st.watchdog.limit() / 4)
+                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            let deadline = Instant::now() + tick;
             st = self
                 .work
                 .wait_timeout(st, tick)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
+            st.watchdog.woke(deadline, Instant::now());
             let Some((frame, since, generation)) =
                 st.busy.as_ref().map(|b| (b.frame, b.since, b.generation))
             else {

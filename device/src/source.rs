@@ -37,7 +37,39 @@ pub enum SourceError {
     },
     #[error("{0} holds no PNG or JPEG images")]
     Empty(PathBuf),
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: truncated JPEG (no end-of-image marker after its last scan)")]
+    Truncated(PathBuf),
+    #[error("{path}: {width}x{height} is {megapixels:.1} megapixels, over the {limit}-megapixel limit (--max-megapixels)")]
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        megapixels: f64,
+        limit: u32,
+    },
+    #[error("refusing to write {dest}: it is the input {input}; choose another --out")]
+    WouldOverwrite { dest: PathBuf, input: PathBuf },
+    #[error("{first} and {second} would both be written to {dest}; rename one or restore them separately")]
+    SameOutput {
+        first: PathBuf,
+        second: PathBuf,
+        dest: PathBuf,
+    },
 }
+
+/// Decoded frames larger than this many megapixels are refused before decoding: a small,
+/// highly compressed file can otherwise expand to gigabytes on a board with little memory.
+pub const DEFAULT_MAX_MEGAPIXELS: u32 = 16;
 
 /// PNG and JPEG files directly inside `dir`, sorted by name (deterministic order).
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
@@ -63,19 +95,55 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(files)
 }
 
-/// Decode an image file as RGB8.
-pub fn load_rgb(path: &Path) -> Result<ImageU8, SourceError> {
-    let img = image::open(path)
-        .map_err(|source| SourceError::Decode {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .to_rgb8();
+/// Decode an image file as RGB8, refusing frames over `max_megapixels` (checked from the
+/// header, before any pixel is decoded) and JPEGs cut short (which decoders would
+/// otherwise fill with flat grey rows).
+pub fn load_rgb(path: &Path, max_megapixels: u32) -> Result<ImageU8, SourceError> {
+    let img = decode(path, max_megapixels)?.to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     ImageU8::from_vec(w, h, 3, img.into_raw()).map_err(|source| SourceError::Image {
         path: path.to_path_buf(),
         source,
     })
+}
+
+fn decode(path: &Path, max_megapixels: u32) -> Result<image::DynamicImage, SourceError> {
+    let decode_err = |source| SourceError::Decode {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+            .with_guessed_format()
+            .map_err(|e| decode_err(image::ImageError::IoError(e)))
+    };
+    let format = reader()?.format();
+    let (width, height) = reader()?.into_dimensions().map_err(decode_err)?;
+    if u64::from(width) * u64::from(height) > u64::from(max_megapixels) * 1_000_000 {
+        return Err(SourceError::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            megapixels: f64::from(width) * f64::from(height) / 1e6,
+            limit: max_megapixels,
+        });
+    }
+    if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+        return Err(SourceError::Truncated(path.to_path_buf()));
+    }
+    reader()?.decode().map_err(decode_err)
+}
+
+/// Whether a JPEG stream has its end-of-image marker (`FF D9`) after its last
+/// start-of-scan (`FF DA`). Inside entropy-coded data `FF` is always followed by `00` or a
+/// restart marker, so the pair found there is the real end, not an embedded thumbnail's.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Decode a mask image (set where grey ≥ 128), resized to `width × height`.
@@ -84,30 +152,95 @@ pub fn load_mask(path: &Path, width: usize, height: usize) -> Result<Mask, Sourc
         path: path.to_path_buf(),
         source,
     };
-    let img = image::open(path)
-        .map_err(|source| SourceError::Decode {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .to_luma8();
+    let img = decode(path, DEFAULT_MAX_MEGAPIXELS)?.to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let grey = ImageU8::from_vec(w, h, 1, img.into_raw()).map_err(err)?;
     let grey = grey.resize_bilinear(width, height).map_err(err)?;
     Mask::from_grey(width, height, &grey.data).map_err(err)
 }
 
-/// Encode an RGB8 image; the format follows the extension.
+/// Encode an image; the format follows the extension. Written to a temporary file beside
+/// `path` and renamed over it, so a full disk or a kill leaves the old file or none, never
+/// a truncated one.
 pub fn save_rgb(path: &Path, img: &ImageU8) -> Result<(), SourceError> {
-    let err = |source| SourceError::Encode {
-        path: path.to_path_buf(),
-        source,
-    };
     let color = match img.channels {
         1 => image::ExtendedColorType::L8,
         4 => image::ExtendedColorType::Rgba8,
         _ => image::ExtendedColorType::Rgb8,
     };
-    image::save_buffer(path, &img.data, img.width as u32, img.height as u32, color).map_err(err)
+    let encode_err = |source| SourceError::Encode {
+        path: path.to_path_buf(),
+        source,
+    };
+    let format = image::ImageFormat::from_path(path).map_err(encode_err)?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::write_buffer_with_format(
+        &mut bytes,
+        &img.data,
+        img.width as u32,
+        img.height as u32,
+        color,
+        format,
+    )
+    .map_err(encode_err)?;
+    write_atomic(path, bytes.get_ref())
+}
+
+/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
+    use std::io::Write;
+    let write_err = |source| SourceError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(write_err)
+}
+
+/// Where each of `inputs` is restored to: `out/<stem>.png`. Checked before any work:
+/// no destination may be an existing file among `protected` (the inputs and masks), and
+/// no two inputs may share a destination (`x.png` and `x.jpg`).
+pub fn plan_outputs(
+    inputs: &[PathBuf],
+    out: &Path,
+    protected: &[PathBuf],
+) -> Result<Vec<PathBuf>, SourceError> {
+    let canonical: Vec<(PathBuf, &PathBuf)> = protected
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok().map(|c| (c, p)))
+        .collect();
+    let mut dests: Vec<PathBuf> = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let stem = input.file_stem().unwrap_or_default();
+        let dest = out.join(stem).with_extension("png");
+        if let Some(j) = dests.iter().position(|d| d == &dest) {
+            return Err(SourceError::SameOutput {
+                first: inputs[j].clone(),
+                second: inputs[i].clone(),
+                dest,
+            });
+        }
+        if let Ok(c) = std::fs::canonicalize(&dest) {
+            if let Some((_, input)) = canonical.iter().find(|(p, _)| *p == c) {
+                return Err(SourceError::WouldOverwrite {
+                    dest,
+                    input: (*input).clone(),
+                });
+            }
+        }
+        dests.push(dest);
+    }
+    Ok(dests)
 }
 
 /// Restore an image of any size; `mask` (same size as `img`) limits which pixels change.

@@ -6,9 +6,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rustix::termios::{self, OptionalActions, QueueSelector, SpecialCodeIndex};
 
@@ -36,45 +39,99 @@ pub fn open_serial(path: &Path, baud: u32) -> io::Result<File> {
     Ok(file)
 }
 
-/// Serve cameras connecting to the Unix socket at `path` one after another (a stale socket
-/// file is replaced). Stops after `max_sessions` sessions if given.
+/// How often the listener looks for a connection (it also answers a second camera with
+/// `Busy` while one is served, so it cannot simply block in `accept`).
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+
+/// Serve cameras connecting to the Unix socket at `path`, one session at a time. A stale
+/// socket file (no server answering) is replaced; a live server's socket or any other
+/// file is refused. Stops after `max_sessions` sessions if given; a session whose camera
+/// sends nothing for `idle` ends, so a silent peer cannot lock the others out.
 pub fn serve_unix<R, F>(
     server: &Server<R, F>,
     path: &Path,
     max_sessions: Option<usize>,
+    idle: Option<Duration>,
 ) -> Result<(), ServeError>
 where
     R: Restorer,
     F: Fn() -> Result<R, PipelineError> + Sync,
 {
-    if path.exists() {
-        std::fs::remove_file(path)?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(ServeError::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => return Err(ServeError::NotASocket(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
     }
     let listener = UnixListener::bind(path)?;
-    serve_listener(server, &listener, max_sessions)
+    serve_listener(server, &listener, max_sessions, idle)
 }
 
-/// As [`serve_unix`] on an already bound listener.
+/// As [`serve_unix`] on an already bound listener. One thread runs sessions; this one
+/// accepts, hands a connection over when no session runs, and answers `Busy` otherwise.
 pub fn serve_listener<R, F>(
     server: &Server<R, F>,
     listener: &UnixListener,
     max_sessions: Option<usize>,
+    idle: Option<Duration>,
 ) -> Result<(), ServeError>
 where
     R: Restorer,
     F: Fn() -> Result<R, PipelineError> + Sync,
 {
-    let mut served = 0;
-    while max_sessions.is_none_or(|max| served < max) {
-        let (stream, _) = listener.accept()?;
-        let writer = stream.try_clone()?;
-        // A broken connection ends its session, not the server.
-        if let Err(e) = server.session(&stream, writer) {
-            eprintln!("session ended: {e}");
-        }
-        served += 1;
-    }
-    Ok(())
+    listener.set_nonblocking(true)?;
+    let (active, done) = (&AtomicBool::new(false), &AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<UnixStream>(0);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut served = 0;
+            for stream in rx {
+                let session = stream
+                    .set_read_timeout(idle)
+                    .and_then(|()| stream.try_clone())
+                    .map_err(ServeError::from)
+                    .and_then(|writer| server.session(&stream, writer));
+                // A broken connection ends its session, not the server.
+                match session {
+                    Ok(SessionEnd::Idle) => eprintln!("session ended: the camera went idle"),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("session ended: {e}"),
+                }
+                served += 1;
+                if max_sessions.is_some_and(|max| served >= max) {
+                    done.store(true, Ordering::SeqCst);
+                    break;
+                }
+                active.store(false, Ordering::SeqCst);
+            }
+        });
+        let result: Result<(), ServeError> = loop {
+            if done.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if let Err(e) = stream.set_nonblocking(false) {
+                        eprintln!("connection dropped: {e}");
+                    } else if active.swap(true, Ordering::SeqCst) {
+                        let _ = server.turn_away(&stream);
+                    } else if tx.send(stream).is_err() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e.into()),
+            }
+        };
+        drop(tx);
+        result
+    })
 }
 
 /// Serve the camera on the serial port at `path`, reopening it after a disconnect (a USB
@@ -94,7 +151,7 @@ where
         let port = open_serial(path, baud)?;
         let writer = port.try_clone()?;
         match server.session(&port, writer) {
-            Ok(SessionEnd::Bye | SessionEnd::Disconnected) => {}
+            Ok(SessionEnd::Bye | SessionEnd::Disconnected | SessionEnd::Idle) => {}
             Err(e) => eprintln!("session ended: {e}"),
         }
         served += 1;

@@ -105,6 +105,7 @@ fn link_session_allocates_nothing_per_frame() {
             model_id: "alloc".into(),
             watchdog_factor: 100,
             watchdog_floor: Duration::from_secs(10),
+            watchdog_startup: Duration::from_secs(10),
         };
         let server = Server::new(config, || Ok(Invert(ImageU8::new(32, 32, 3)))).unwrap();
         let writer = board.try_clone().unwrap();

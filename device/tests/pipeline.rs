@@ -210,7 +210,7 @@ fn bad_folders_are_refused_with_a_clear_error() {
     assert!(matches!(
         Model::load(dir.path()),
         Err(ModelError::Manifest {
-            source: ManifestError::Corrupt,
+            source: ManifestError::Corrupt | ManifestError::Checksum,
             ..
         })
     ));

@@ -9,7 +9,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use std::sync::Arc;
+
+use unveil_device::model::Model;
+use unveil_device::pipeline::Pipeline;
 use unveil_shared::inpaint;
+use unveil_shared::manifest::{Quantisation, MANIFEST_BIN};
+use unveil_shared::report::one_line;
 use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS};
 use unveil_shared::{ImageU8, IuvMap, Mask, Normalisation};
 
@@ -39,6 +45,8 @@ pub enum EvalError {
     },
     #[error("cannot read back tensor data: {0}")]
     Read(String),
+    #[error("model folder: {0}")]
+    Device(String),
 }
 
 fn to_vec(t: Tensor<4>) -> Result<Vec<f32>, EvalError> {
@@ -507,6 +515,113 @@ impl Restorer {
     }
 }
 
+/// What `eval stage2` scores: a stage-2 run folder (burn, the weights as trained) or an
+/// exported model folder (tract through the device's own [`Pipeline`], the frames a
+/// camera would ship, int8 included).
+pub enum Candidate {
+    Run(Restorer),
+    Folder {
+        label: String,
+        pipeline: std::cell::RefCell<Pipeline>,
+    },
+}
+
+/// One candidate's outputs on a batch, each `[B, C, H, W]` flattened and normalised.
+struct Outputs {
+    restored: Vec<f32>,
+    texture: Vec<f32>,
+    fg_alpha: Vec<f32>,
+    background: Vec<f32>,
+}
+
+impl Candidate {
+    /// A model folder (it holds `manifest.bin`) or else a stage-2 run folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, EvalError> {
+        if !dir.join(MANIFEST_BIN).is_file() {
+            return Ok(Self::Run(Restorer::load(dir, device)?));
+        }
+        let model = Model::load(dir).map_err(|e| EvalError::Device(one_line(&e)))?;
+        let label = format!(
+            "{} ({}, {}, tract)",
+            dir.display(),
+            model.manifest.condition.name(),
+            match model.manifest.quantisation {
+                Quantisation::Float32 => "f32",
+                Quantisation::Int8 { .. } => "int8",
+            }
+        );
+        let pipeline =
+            Pipeline::new(Arc::new(model)).map_err(|e| EvalError::Device(one_line(&e)))?;
+        Ok(Self::Folder {
+            label,
+            pipeline: pipeline.into(),
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Run(r) => &r.label,
+            Self::Folder { label, .. } => label,
+        }
+    }
+
+    /// The image side this candidate restores at.
+    pub fn size(&self) -> Option<usize> {
+        match self {
+            Self::Run(_) => None,
+            Self::Folder { pipeline, .. } => Some(pipeline.borrow().model().size().0),
+        }
+    }
+
+    /// Restore the batch. A model folder restores sample by sample from the occluded
+    /// frame as bytes and the hidden region as its mask, exactly as on the camera; it
+    /// has no foreground/background planes to show (they come back as zeros).
+    fn outputs(
+        &self,
+        batch: &SampleBatch,
+        occluded: &[f32],
+        hidden: &[f32],
+        size: usize,
+    ) -> Result<Outputs, EvalError> {
+        match self {
+            Self::Run(r) => {
+                let (out, texture) = r.restore(batch)?;
+                let fg_alpha = out.foreground.clone().mul(out.alpha.clone());
+                Ok(Outputs {
+                    restored: to_vec(out.restored)?,
+                    texture: to_vec(texture)?,
+                    fg_alpha: to_vec(fg_alpha)?,
+                    background: to_vec(out.background)?,
+                })
+            }
+            Self::Folder { pipeline, .. } => {
+                let mut pipeline = pipeline.borrow_mut();
+                let n = size * size;
+                let count = hidden.len() / n;
+                let norm = pipeline.model().manifest.normalisation;
+                let mut out = Outputs {
+                    restored: Vec::with_capacity(count * 3 * n),
+                    texture: vec![0.0; count * 6 * n],
+                    fg_alpha: vec![0.0; count * 3 * n],
+                    background: vec![0.0; count * 3 * n],
+                };
+                for b in 0..count {
+                    let frame = to_image(&occluded[b * 3 * n..(b + 1) * 3 * n], size)?;
+                    let mask = Mask::from_fn(size, size, |i| hidden[b * n + i] > 0.5);
+                    pipeline
+                        .restore(&frame, Some(&mask))
+                        .map_err(|e| EvalError::Device(one_line(&e)))?;
+                    out.restored.extend(pipeline.output().to_chw(&norm));
+                    if let Some(t) = pipeline.texture() {
+                        out.texture[b * 6 * n..(b + 1) * 6 * n].copy_from_slice(t);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// Restoration quality of each method (the occluded input first, then each G2).
 #[derive(Clone, Debug, Default)]
 pub struct Stage2Report {
@@ -649,7 +764,7 @@ pub fn paste_hidden(restored: &[f32], input: &[f32], region: &[bool]) -> Vec<f32
 /// picture rows: occluded, texture map, foreground (times alpha), background, Telea,
 /// restored, truth.
 pub fn eval_stage2(
-    restorers: &[Restorer],
+    restorers: &[Candidate],
     loader: &Loader,
     batches: usize,
     batch_size: usize,
@@ -670,14 +785,8 @@ pub fn eval_stage2(
         let telea = to_vec(batch.telea.clone().ok_or(DataError::NoTelea)?)?;
         let mut outputs = Vec::with_capacity(restorers.len());
         for r in restorers {
-            let (out, texture) = r.restore(&batch)?;
-            let fg_alpha = out.foreground.clone().mul(out.alpha.clone());
-            outputs.push((
-                to_vec(out.restored)?,
-                to_vec(texture)?,
-                to_vec(fg_alpha)?,
-                to_vec(out.background)?,
-            ));
+            let o = r.outputs(&batch, &occluded, &hidden, size)?;
+            outputs.push((o.restored, o.texture, o.fg_alpha, o.background));
         }
         for b in 0..batch_size {
             let img = |v: &[f32]| v[b * 3 * n..(b + 1) * 3 * n].to_vec();
@@ -725,7 +834,7 @@ pub fn eval_stage2(
             .collect(),
     };
     for (r, s) in restorers.iter().zip(&stats[peers..]) {
-        report.rows.push((r.label.clone(), s.finish()));
+        report.rows.push((r.label().to_string(), s.finish()));
     }
     Ok((report, rows))
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use unveil_shared::manifest::{hex, sha256};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 use unveil_shared::rng;
 
@@ -57,6 +58,10 @@ pub enum HarnessError {
     #[error("{0}: nothing to resume (no run.json); start without --resume")]
     NothingToResume(PathBuf),
     #[error(
+        "{0}: no trained run here (no run.json); make one with `unveil train <network> --out {0}`"
+    )]
+    NoRun(PathBuf),
+    #[error(
         "{0}: a run already exists here; pass --resume to continue it or choose another --out"
     )]
     Exists(PathBuf),
@@ -74,7 +79,18 @@ pub enum HarnessError {
     Missing(String),
     #[error("the data thread panicked")]
     DataThread,
+    #[error("{0}: holds run.json but no checkpoint/ to resume from; its model.bpk and metrics.csv are left as they are (start a new run with another --out)")]
+    NoCheckpoint(PathBuf),
+    #[error("{dir}: checkpoint is corrupt: {file} does not match its SHA-256 in {DIGEST_FILE}; not resuming from it")]
+    CorruptCheckpoint { dir: PathBuf, file: String },
 }
+
+/// Digest of every file of a checkpoint, in `sha256sum`'s format (`sha256sum -c` checks
+/// it by hand); resuming checks it first, so a flipped byte never trains on.
+pub const DIGEST_FILE: &str = "SHA256SUMS";
+/// The metrics rows up to the checkpoint's step, saved with it, so a kill between the
+/// checkpoint's rename and the run folder's `metrics.csv` loses no row.
+const CHECKPOINT_METRICS: &str = "metrics.csv";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
     move |source| HarnessError::Io {
@@ -281,7 +297,7 @@ pub fn load_run_config(dir: &Path) -> Result<RunConfig, HarnessError> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(HarnessError::NothingToResume(dir.into()))
+            return Err(HarnessError::NoRun(dir.into()))
         }
         Err(source) => return Err(HarnessError::Io { path, source }),
     };
@@ -317,9 +333,96 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
     fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Replace `dir/checkpoint` by the trainer's state without ever leaving no checkpoint:
-/// write `checkpoint.new`, move the old one aside, move the new one in, drop the old one.
-fn save_checkpoint(learner: &impl Learner, dir: &Path) -> Result<(), HarnessError> {
+/// Files under `dir` (recursively), as `/`-separated relative names, sorted.
+fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>, HarnessError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), dir.to_path_buf())];
+    while let Some((prefix, folder)) = stack.pop() {
+        for entry in fs::read_dir(&folder).map_err(io(&folder))? {
+            let path = entry.map_err(io(&folder))?.path();
+            let name = format!(
+                "{prefix}{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            if path.is_dir() {
+                stack.push((format!("{name}/"), path));
+            } else {
+                out.push((name, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Write `ckpt/SHA256SUMS` over every other file of the checkpoint.
+fn write_digest(ckpt: &Path) -> Result<(), HarnessError> {
+    let mut text = String::new();
+    for (name, path) in files_under(ckpt)? {
+        if name != DIGEST_FILE {
+            let bytes = fs::read(&path).map_err(io(&path))?;
+            text += &format!("{}  {name}\n", hex(&sha256(&bytes)));
+        }
+    }
+    write_atomic(&ckpt.join(DIGEST_FILE), text.as_bytes())
+}
+
+/// Check every file of a checkpoint against its digest, and that none is missing or
+/// extra. A checkpoint from before digests existed is resumed with a warning.
+fn verify_checkpoint(ckpt: &Path) -> Result<(), HarnessError> {
+    let dir = ckpt.to_path_buf();
+    let text = match fs::read_to_string(ckpt.join(DIGEST_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "warning: {}: no {DIGEST_FILE} (written by an older build); resuming unverified",
+                ckpt.display()
+            );
+            return Ok(());
+        }
+        Err(source) => {
+            return Err(HarnessError::Io {
+                path: ckpt.join(DIGEST_FILE),
+                source,
+            })
+        }
+    };
+    let mut listed: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, n)| (n, h))
+        .collect();
+    listed.sort();
+    let files: Vec<_> = files_under(ckpt)?
+        .into_iter()
+        .filter(|(n, _)| n != DIGEST_FILE)
+        .collect();
+    let corrupt = |file: &str| HarnessError::CorruptCheckpoint {
+        dir: dir.clone(),
+        file: file.to_string(),
+    };
+    for (name, path) in &files {
+        let Ok(i) = listed.binary_search_by(|(n, _)| (*n).cmp(name.as_str())) else {
+            return Err(corrupt(name));
+        };
+        let bytes = fs::read(path).map_err(io(path))?;
+        if hex(&sha256(&bytes)) != listed[i].1 {
+            return Err(corrupt(name));
+        }
+    }
+    if let Some((missing, _)) = listed
+        .iter()
+        .find(|(n, _)| !files.iter().any(|(f, _)| f.as_str() == *n))
+    {
+        return Err(corrupt(missing));
+    }
+    Ok(())
+}
+
+/// Replace `dir/checkpoint` by the trainer's state and the metrics rows so far, without
+/// ever leaving no checkpoint: write `checkpoint.new` (with its digest), move the old one
+/// aside, move the new one in, drop the old one.
+fn save_checkpoint(learner: &impl Learner, dir: &Path, metrics: &[u8]) -> Result<(), HarnessError> {
     let live = dir.join(CHECKPOINT_DIR);
     let new = dir.join("checkpoint.new");
     let old = dir.join("checkpoint.old");
@@ -327,6 +430,8 @@ fn save_checkpoint(learner: &impl Learner, dir: &Path) -> Result<(), HarnessErro
         fs::remove_dir_all(&new).map_err(io(&new))?;
     }
     learner.save_state(&new)?;
+    write_atomic(&new.join(CHECKPOINT_METRICS), metrics)?;
+    write_digest(&new)?;
     if live.exists() {
         if old.exists() {
             fs::remove_dir_all(&old).map_err(io(&old))?;
@@ -368,13 +473,20 @@ fn metrics_upto(path: &Path, step: usize) -> Vec<String> {
         .collect()
 }
 
-fn write_metrics(dir: &Path, names: &[&str], rows: &[String]) -> Result<(), HarnessError> {
+fn metrics_text(names: &[&str], rows: &[String]) -> String {
     let mut text = format!("step,{}\n", names.join(","));
     for r in rows {
         text.push_str(r);
         text.push('\n');
     }
-    write_atomic(&dir.join(METRICS_FILE), text.as_bytes())
+    text
+}
+
+fn write_metrics(dir: &Path, names: &[&str], rows: &[String]) -> Result<(), HarnessError> {
+    write_atomic(
+        &dir.join(METRICS_FILE),
+        metrics_text(names, rows).as_bytes(),
+    )
 }
 
 /// Draw `loss.png` from the metrics rows.
@@ -441,7 +553,10 @@ pub fn run(
     progress: Progress,
 ) -> Result<RunOutcome, HarnessError> {
     let config = if resume {
-        let saved = load_run_config(dir)?;
+        let saved = match load_run_config(dir) {
+            Err(HarnessError::NoRun(d)) => return Err(HarnessError::NothingToResume(d)),
+            other => other?,
+        };
         if saved.network != config.network {
             return Err(HarnessError::ResumeMismatch(format!(
                 "{} holds a {:?} run, not {:?}",
@@ -477,7 +592,10 @@ pub fn run(
     };
     let loader = Loader::new(source, config.occlusion, config.train.seed)?.with_telea(telea);
     let resume_from = if resume {
-        checkpoint_to_resume(dir)
+        let ckpt =
+            checkpoint_to_resume(dir).ok_or_else(|| HarnessError::NoCheckpoint(dir.into()))?;
+        verify_checkpoint(&ckpt)?;
+        Some(ckpt)
     } else {
         None
     };
@@ -553,7 +671,7 @@ fn frozen_networks(
     let g1_dir = need(&config.stage1_run, "stage1")?;
     let s_dir = need(&config.silhouette_run, "silhouette")?;
     let load = |dir: &Path, what: &str| match load_run_config(dir) {
-        Err(HarnessError::NothingToResume(_)) => Err(HarnessError::Missing(format!(
+        Err(HarnessError::NoRun(_)) => Err(HarnessError::Missing(format!(
             "{}: no trained {what} run here (train it first: unveil train {what})",
             dir.display()
         ))),
@@ -663,7 +781,13 @@ fn drive(
     progress: Progress,
 ) -> Result<RunOutcome, HarnessError> {
     let names = config.network.loss_names();
-    let mut rows = metrics_upto(&dir.join(METRICS_FILE), learner.steps_done());
+    // The checkpoint's own copy holds every row up to its step, even when a kill came
+    // before the run folder's copy was rewritten.
+    let saved = checkpoint_to_resume(dir)
+        .map(|c| c.join(CHECKPOINT_METRICS))
+        .filter(|p| p.is_file() && learner.steps_done() > 0)
+        .unwrap_or_else(|| dir.join(METRICS_FILE));
+    let mut rows = metrics_upto(&saved, learner.steps_done());
     let bar = match progress {
         Progress::Bar => ProgressBar::new(config.steps as u64),
         Progress::Quiet => ProgressBar::hidden(),
@@ -718,8 +842,9 @@ fn drive(
                     .join("  "),
             );
             if step.is_multiple_of(every) || step == config.steps {
-                save_checkpoint(&learner, dir)?;
-                write_metrics(dir, names, &rows)?;
+                let metrics = metrics_text(names, &rows);
+                save_checkpoint(&learner, dir, metrics.as_bytes())?;
+                write_atomic(&dir.join(METRICS_FILE), metrics.as_bytes())?;
                 write_curve(dir, names, &rows)?;
             }
         }

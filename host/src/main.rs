@@ -80,10 +80,12 @@ struct EvalArgs {
     /// (restoration quality: PSNR/SSIM over the image and the occluded pixels).
     network: Network,
     /// Run folder of the trained network (default: runs/<network>). For stage2, repeat it
-    /// to compare several runs side by side (e.g. the condition ablations).
+    /// to compare several side by side (e.g. the condition ablations); an exported model
+    /// folder (`models/default`) is scored as the camera runs it, in tract.
     #[arg(long, value_name = "DIR")]
     model: Vec<PathBuf>,
-    /// Where to write the report (default: the run folder).
+    /// Where to write the report (default: the run folder; runs/eval/<name> for a model
+    /// folder).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Held-out data-set folder; default: render --samples samples from --seed.
@@ -152,17 +154,17 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Number of distinct samples rendered on the fly when no --data is given.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, value_parser = count_in(1, 10_000_000))]
     samples: usize,
     /// Total training steps (default: 300 for tiny, 3000 for default).
-    #[arg(long)]
+    #[arg(long, value_parser = count_in(1, 100_000_000))]
     steps: Option<usize>,
     /// Samples per step.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = count_in(1, MAX_BATCH))]
     batch: usize,
     /// Adam learning rate (default: 2e-3 for silhouette; 5e-4 for extractor and stage1,
     /// which diverge at 2e-3 at the default preset; 1e-3 for stage2).
-    #[arg(long)]
+    #[arg(long, value_parser = learning_rate)]
     lr: Option<f64>,
     /// Learning-rate schedule: cosine (linear warm-up, then a half cosine from --lr down to
     /// --lr-floor·lr at the last step) or constant. A run extended with --resume keeps
@@ -173,17 +175,17 @@ struct TrainArgs {
     #[arg(long)]
     warmup: Option<usize>,
     /// Final rate of the cosine schedule, as a fraction of --lr.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
     lr_floor: f64,
     /// Clip each parameter tensor's gradient to this L2 norm before Adam sees it, which
     /// keeps one outlier batch from blowing up the moment estimates (default: off).
-    #[arg(long, value_name = "NORM")]
+    #[arg(long, value_name = "NORM", value_parser = positive_f32)]
     clip_norm: Option<f32>,
     /// Seed of weights, data order and occlusions.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Checkpoint every N steps (and at the end).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = count_in(1, 100_000_000))]
     checkpoint_every: usize,
     /// Occlusion mode of the training inputs (see README).
     #[arg(long, default_value = "mixed")]
@@ -252,8 +254,8 @@ struct SourceArgs {
     /// OBJ mesh with UVs to render instead of the procedural body (groups become parts).
     #[arg(long, value_name = "FILE")]
     mesh: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 256).
+    #[arg(long, value_parser = count_in(1, 256))]
     jobs: Option<usize>,
 }
 
@@ -263,8 +265,12 @@ struct SynthArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Number of samples.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     count: u64,
+    /// Write into a folder that already holds a data set (its manifest and samples are
+    /// rewritten); without it such a folder is refused.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -286,6 +292,58 @@ struct DemoArgs {
     models: PathBuf,
     #[command(flatten)]
     source: SourceArgs,
+}
+
+/// Largest `--batch`: beyond it a step's activations outgrow any machine this runs on.
+const MAX_BATCH: usize = 1024;
+
+/// A clap parser of a whole number in `lo..=hi`.
+fn count_in(lo: usize, hi: usize) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |s| {
+        let n: usize = s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a whole number"))?;
+        if (lo..=hi).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} is not in {lo}..={hi}"))
+        }
+    }
+}
+
+fn finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a finite number")),
+    }
+}
+
+/// Adam's step size: positive, and at most 1 (larger ones only diverge).
+fn learning_rate(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in (0, 1]"))
+    }
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in [0, 1]"))
+    }
+}
+
+fn positive_f32(s: &str) -> Result<f32, String> {
+    let v = finite(s)?;
+    if v > 0.0 {
+        Ok(v as f32)
+    } else {
+        Err(format!("{v} is not positive"))
+    }
 }
 
 fn main() -> ExitCode {
@@ -367,6 +425,12 @@ fn cmd_synth(args: &SynthArgs) -> Result<Manifest> {
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
     let src = &args.source;
     let cfg = synth_config(src)?;
+    if !args.force && args.out.join(dataset::MANIFEST_FILE).exists() {
+        anyhow::bail!(
+            "{} already holds a data set; choose another --out, or pass --force to replace it",
+            args.out.display()
+        );
+    }
     prepare_out(&args.out)?;
     let pool = thread_pool(src.jobs)?;
     let pb = progress(args.count, "synth");
@@ -405,6 +469,8 @@ fn cmd_demo(args: &DemoArgs) -> Result<()> {
     let synth_args = SynthArgs {
         out: data_dir.clone(),
         count: args.count,
+        // The demo's own folder: a second demo replaces the first one's samples.
+        force: true,
         source: SourceArgs {
             size: args.source.size,
             seed: args.source.seed,
@@ -599,7 +665,14 @@ fn train_one(
             )
         }
     };
-    let steps = default_steps(args);
+    // A resumed run keeps its own target unless --steps says otherwise.
+    let steps = match args.steps {
+        // (No run.json: the harness says there is nothing to resume.)
+        None if resume => {
+            harness::load_run_config(out).map_or_else(|_| default_steps(args), |c| c.steps)
+        }
+        _ => default_steps(args),
+    };
     let mut config = RunConfig::new(network, args.preset, steps, data);
     config.checkpoint_every = args.checkpoint_every;
     config.train = TrainConfig::new()
@@ -686,10 +759,38 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
         .first()
         .cloned()
         .unwrap_or_else(|| PathBuf::from("runs").join(name));
-    let out = args.out.clone().unwrap_or_else(|| run_dir.clone());
+    // A model folder (exported, run in tract) is scored as shipped; its report goes
+    // beside the runs, never into the folder itself.
+    let is_folder = |d: &Path| d.join(unveil_shared::manifest::MANIFEST_BIN).is_file();
+    let out = args.out.clone().unwrap_or_else(|| {
+        if is_folder(&run_dir) {
+            PathBuf::from("runs")
+                .join("eval")
+                .join(run_dir.file_name().unwrap_or_default())
+        } else {
+            run_dir.clone()
+        }
+    });
+    anyhow::ensure!(
+        args.network == Network::Stage2 || !is_folder(&run_dir),
+        "{} is an exported model folder: only `eval stage2` scores those",
+        run_dir.display()
+    );
+    let device = args.backend.device()?;
+    let candidates = match args.network {
+        Network::Stage2 => args
+            .model
+            .iter()
+            .chain(args.model.is_empty().then_some(&run_dir))
+            .map(|d| eval::Candidate::load(d, &device).map_err(anyhow::Error::from))
+            .collect::<Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    let size = match candidates.first().and_then(eval::Candidate::size) {
+        Some(size) => size,
+        None => harness::load_run_config(&run_dir)?.preset.image_size(),
+    };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let config = harness::load_run_config(&run_dir)?;
-    let size = config.preset.image_size();
     let source = match &args.data {
         Some(dir) => SampleSource::Folder(dataset::Dataset::open(dir)?),
         None => SampleSource::Generated {
@@ -707,7 +808,6 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
     let batches = (args.samples.min(source.len()) / batch).max(1);
     let loader =
         Loader::new(source, OcclusionSpec::new(args.occlusion), args.seed)?.with_telea(true);
-    let device = args.backend.device()?;
     match args.network {
         Network::Silhouette => {
             let model = eval::load_silhouette(&run_dir, &device)?;
@@ -723,9 +823,15 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
             print!("{text}");
         }
         Network::Stage2 => {
-            let mut restorers = vec![eval::Restorer::load(&run_dir, &device)?];
-            for dir in args.model.iter().skip(1) {
-                restorers.push(eval::Restorer::load(dir, &device)?);
+            let restorers = candidates;
+            if let Some(c) = restorers
+                .iter()
+                .find(|c| c.size().is_some_and(|s| s != size))
+            {
+                anyhow::bail!(
+                    "{} restores another image size than {size}x{size}",
+                    c.label()
+                );
             }
             let mut table = eval::ModeTable::default();
             let mut rows = Vec::new();

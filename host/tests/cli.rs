@@ -314,6 +314,47 @@ fn train_all_then_eval_stage2() {
     );
     assert!(report.join("eval_stage2.png").is_file());
 
+    // The same G2 exported (f32) and scored as the camera runs it, in tract: its row
+    // matches the run's within 0.1 dB on the same samples.
+    let folder = tmp.path().join("exported");
+    let out = unveil(&[
+        "export",
+        "--stage2",
+        g2.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report2 = tmp.path().join("eval2");
+    let out = unveil(&[
+        "eval",
+        "stage2",
+        "--model",
+        g2.to_str().unwrap(),
+        "--model",
+        folder.to_str().unwrap(),
+        "--samples",
+        "4",
+        "--modes",
+        "rect",
+        "--out",
+        report2.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = fs::read_to_string(report2.join("eval_stage2.csv")).unwrap();
+    let hidden_psnr = |needle: &str| -> f64 {
+        let line = csv
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {csv}"));
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    let (burn, tract) = (hidden_psnr("G2 stage2"), hidden_psnr("f32; tract"));
+    assert!(
+        (burn - tract).abs() < 0.1,
+        "burn {burn} vs tract {tract}: {csv}"
+    );
+
     // A stage-2 run without trained G1/S is a one-line error.
     let lonely = tmp.path().join("lonely");
     let out = unveil(&[
@@ -329,4 +370,120 @@ fn train_all_then_eval_stage2() {
         tmp.path().join("nope").to_str().unwrap(),
     ]);
     assert_clean_failure(&out, "no trained stage1 run here");
+}
+
+/// Probe defect 14: absurd sizes ran for minutes or allocated gigabytes; meaningless
+/// numbers were accepted. All are refused at parse time, in one line.
+#[test]
+fn absurd_numbers_are_refused_at_parse_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let d = dir.to_str().unwrap();
+    let started = std::time::Instant::now();
+    assert_clean_failure(&unveil(&["synth", "--out", d, "--jobs", "20000"]), "--jobs");
+    assert_clean_failure(&unveil(&["synth", "--out", d, "--jobs", "0"]), "--jobs");
+    let train = |extra: &[&str]| {
+        let base = ["train", "stage1", "--preset", "tiny", "--out", d];
+        unveil(&[&base[..], extra].concat())
+    };
+    assert_clean_failure(&train(&["--batch", "100000"]), "--batch");
+    for lr in ["--lr=0", "--lr=-1", "--lr=nan", "--lr=inf", "--lr=5"] {
+        assert_clean_failure(&train(&[lr]), "--lr");
+    }
+    assert_clean_failure(&train(&["--steps", "0"]), "--steps");
+    assert_clean_failure(&train(&["--checkpoint-every", "0"]), "--checkpoint-every");
+    assert_clean_failure(&train(&["--samples", "0"]), "--samples");
+    assert!(!dir.exists(), "a refused command must not leave a folder");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// Probe defect 6: `synth` into an existing data set overwrote part of it. It is refused
+/// unless `--force` says to replace it.
+#[test]
+fn synth_refuses_an_existing_data_set_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    let args = [
+        "synth",
+        "--out",
+        d.to_str().unwrap(),
+        "--count",
+        "2",
+        "--size",
+        "32",
+    ];
+    assert!(unveil(&args).status.success());
+    let before = snapshot(&d);
+    assert_clean_failure(&unveil(&[&args[..], &["--seed", "9"]].concat()), "--force");
+    assert_eq!(snapshot(&d), before, "the data set was touched");
+    let forced = unveil(&[&args[..], &["--seed", "9", "--force"]].concat());
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_ne!(snapshot(&d), before);
+}
+
+/// Probe defect 15: `eval`, `export` and `label` on a missing run folder talked of
+/// `--resume`, which they do not have. They say what is missing and how to make it.
+#[test]
+fn missing_run_folders_say_how_to_make_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nope = tmp.path().join("nope");
+    let n = nope.to_str().unwrap();
+    let out_dir = tmp.path().join("o");
+    let o = out_dir.to_str().unwrap();
+    let photos = tmp.path().join("photos");
+    fs::create_dir_all(&photos).unwrap();
+    for args in [
+        vec!["eval", "stage1", "--model", n, "--out", o],
+        vec!["eval", "stage2", "--model", n, "--out", o],
+        vec!["export", "--stage1", n, "--stage2", n, "--out", o],
+        vec![
+            "label",
+            "--extractor",
+            n,
+            "--images",
+            photos.to_str().unwrap(),
+            "--out",
+            o,
+        ],
+    ] {
+        let out = unveil(&args);
+        assert_clean_failure(&out, "no trained run here");
+        let err = stderr(&out);
+        assert!(
+            err.contains("unveil train") && !err.contains("--resume"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Probe defect 16: `train --resume` without `--steps` rewrote the run's target to the
+/// preset's default and trained past it. The run keeps its own target.
+#[test]
+fn resume_without_steps_keeps_the_runs_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("s");
+    let r = run.to_str().unwrap();
+    let base = [
+        "train",
+        "silhouette",
+        "--preset",
+        "tiny",
+        "--batch",
+        "2",
+        "--samples",
+        "4",
+        "--out",
+        r,
+    ];
+    let first = unveil(&[&base[..], &["--steps", "2"]].concat());
+    assert!(first.status.success(), "{}", stderr(&first));
+    let config = fs::read_to_string(run.join("run.json")).unwrap();
+    let again = unveil(&[&base[..], &["--resume"]].concat());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("step 2 of 2"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert_eq!(fs::read_to_string(run.join("run.json")).unwrap(), config);
 }

@@ -181,7 +181,14 @@ fn bad_run_folders_are_clear_errors() {
     let g1 = tmp.path().join("g1");
     run(&config(Network::Stage1, 1, 1), &g1, false).unwrap();
     let (from, to) = (dir.join("checkpoint"), g1.join("checkpoint"));
-    for f in ["model.bpk", "optim.bpk", "step"] {
+    // The whole checkpoint, digest included: it is intact, just not a G1's.
+    for f in [
+        "model.bpk",
+        "optim.bpk",
+        "step",
+        "metrics.csv",
+        harness::DIGEST_FILE,
+    ] {
         fs::copy(from.join(f), to.join(f)).unwrap();
     }
     let err = run(&config(Network::Stage1, 2, 1), &g1, true).unwrap_err();
@@ -268,5 +275,91 @@ fn run_folders_from_before_a_field_was_added_still_load() {
     assert_eq!(
         serde_json::to_value(&old.train.schedule).unwrap(),
         serde_json::json!("Constant")
+    );
+}
+
+/// Probe defect 5: `--resume` on a run folder without `checkpoint/` used to retrain from
+/// step 0 over the finished run's `model.bpk` and `metrics.csv`. It is refused, and both
+/// are left as they were.
+#[test]
+fn resume_without_a_checkpoint_is_refused_and_keeps_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    run(&config(Network::Stage1, 2, 2), &dir, false).unwrap();
+    fs::remove_dir_all(dir.join(harness::CHECKPOINT_DIR)).unwrap();
+    let before = (
+        fs::read(dir.join(MODEL_FILE)).unwrap(),
+        fs::read(dir.join(METRICS_FILE)).unwrap(),
+    );
+    let err = run(&config(Network::Stage1, 4, 2), &dir, true).unwrap_err();
+    assert!(matches!(err, HarnessError::NoCheckpoint(_)), "{err}");
+    assert!(err.to_string().contains("no checkpoint"), "{err}");
+    let after = (
+        fs::read(dir.join(MODEL_FILE)).unwrap(),
+        fs::read(dir.join(METRICS_FILE)).unwrap(),
+    );
+    assert!(before == after, "the finished run was overwritten");
+}
+
+/// Probe defect 9: one flipped byte in `checkpoint/model.bpk` used to resume silently. The
+/// checkpoint's digest (`SHA256SUMS`, in `sha256sum`'s format) refuses it; a missing or
+/// an extra file is refused too.
+#[test]
+fn a_corrupt_checkpoint_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    run(&config(Network::Stage1, 2, 2), &dir, false).unwrap();
+    let ckpt = dir.join(harness::CHECKPOINT_DIR);
+    let sums = fs::read_to_string(ckpt.join(harness::DIGEST_FILE)).unwrap();
+    assert!(
+        sums.contains("  model.bpk\n") && sums.contains("  optim.bpk\n"),
+        "{sums}"
+    );
+    let weights = ckpt.join("model.bpk");
+    let good = fs::read(&weights).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    fs::write(&weights, &bad).unwrap();
+    let err = run(&config(Network::Stage1, 4, 2), &dir, true).unwrap_err();
+    assert!(
+        matches!(&err, HarnessError::CorruptCheckpoint { file, .. } if file == "model.bpk"),
+        "{err}"
+    );
+    fs::write(&weights, &good).unwrap();
+    fs::write(ckpt.join("stray"), b"x").unwrap();
+    let err = run(&config(Network::Stage1, 4, 2), &dir, true).unwrap_err();
+    assert!(
+        matches!(err, HarnessError::CorruptCheckpoint { .. }),
+        "{err}"
+    );
+    fs::remove_file(ckpt.join("stray")).unwrap();
+    // Intact again: it resumes.
+    assert_eq!(
+        run(&config(Network::Stage1, 4, 2), &dir, true)
+            .unwrap()
+            .step,
+        4
+    );
+}
+
+/// Probe defect 7: a kill between a checkpoint's rename and the rewrite of `metrics.csv`
+/// used to lose up to `--checkpoint-every` rows. The checkpoint carries its rows, so the
+/// resumed run's `metrics.csv` equals an uninterrupted run's.
+#[test]
+fn metrics_survive_a_kill_after_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
+    run(&config(Network::Stage1, 6, 2), &straight, false).unwrap();
+    run(&config(Network::Stage1, 4, 2), &split, false).unwrap();
+    // As if killed right after the step-4 checkpoint landed: the folder's metrics stop
+    // at the step-2 checkpoint.
+    let text = fs::read_to_string(split.join(METRICS_FILE)).unwrap();
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    fs::write(split.join(METRICS_FILE), kept.join("\n") + "\n").unwrap();
+    run(&config(Network::Stage1, 6, 2), &split, true).unwrap();
+    assert_eq!(
+        fs::read_to_string(straight.join(METRICS_FILE)).unwrap(),
+        fs::read_to_string(split.join(METRICS_FILE)).unwrap()
     );
 }

@@ -64,7 +64,8 @@ const CAPABILITIES_MAX_LEN: usize =
     4 * VARINT_U16_MAX + 1 + varint_len(MODEL_ID_LEN) + MODEL_ID_LEN;
 
 /// The zlib/Ethernet CRC-32. A `static` so the 1 KiB lookup table exists once in flash.
-static CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// CRC-32/ISO-HDLC (zlib's `crc32`), also the manifest's own checksum.
+pub(crate) static CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Largest encoded frame in bytes, delimiter included (see [`MAX_ENCODED_LEN`]).
 ///

@@ -26,8 +26,12 @@ use crate::hole::HoleInput;
 use crate::image::Normalisation;
 use crate::texture::{NUM_PARTS, TEXTURE_CHANNELS};
 
-/// Bumped whenever a field or the graph contract changes meaning.
-pub const MANIFEST_VERSION: u16 = 3;
+/// Bumped whenever a field or the graph contract changes meaning. Version 4 is version
+/// 3 followed by a CRC-32 of its bytes, so one flipped bit (a normalisation float, say)
+/// is refused instead of shifting every output pixel.
+pub const MANIFEST_VERSION: u16 = 4;
+/// Version 3, still read: the same fields with no checksum.
+pub const MANIFEST_VERSION_V3: u16 = 3;
 /// The previous version, still read: the same fields without [`Manifest::hole`], which
 /// it implies is [`HoleInput::Absent`] (graphs exported before the hole plane existed).
 pub const MANIFEST_VERSION_V2: u16 = 2;
@@ -209,6 +213,10 @@ pub enum ManifestError {
     #[error("manifest is corrupt or truncated")]
     Corrupt,
     #[error(
+        "manifest checksum does not match its contents (the file is damaged; export it again)"
+    )]
+    Checksum,
+    #[error(
         "manifest version {found} is not supported (this build reads version {MANIFEST_VERSION})"
     )]
     Version { found: u16 },
@@ -229,9 +237,12 @@ pub enum ManifestError {
 }
 
 impl Manifest {
-    /// Encode for `manifest.bin`.
+    /// Encode for `manifest.bin`: postcard bytes, then their CRC-32 (little-endian).
     pub fn to_bytes(&self) -> Result<Vec<u8>, ManifestError> {
-        postcard::to_allocvec(self).map_err(|_| ManifestError::Corrupt)
+        let mut bytes = postcard::to_allocvec(self).map_err(|_| ManifestError::Corrupt)?;
+        let crc = crate::link::CRC.checksum(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        Ok(bytes)
     }
 
     /// Decode `manifest.bin` and [`validate`](Self::validate) it. Never panics on any input.
@@ -244,7 +255,24 @@ impl Manifest {
         let (version, _) =
             postcard::take_from_bytes::<u16>(bytes).map_err(|_| ManifestError::Corrupt)?;
         let (manifest, rest) = match version {
-            MANIFEST_VERSION => postcard::take_from_bytes::<Manifest>(bytes),
+            MANIFEST_VERSION => {
+                let split = bytes.len().checked_sub(4).ok_or(ManifestError::Corrupt)?;
+                let (body, crc) = bytes.split_at(split);
+                let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+                if crate::link::CRC.checksum(body) != stored {
+                    return Err(ManifestError::Checksum);
+                }
+                postcard::take_from_bytes::<Manifest>(body)
+            }
+            MANIFEST_VERSION_V3 => postcard::take_from_bytes::<Manifest>(bytes).map(|(m, rest)| {
+                (
+                    Manifest {
+                        version: MANIFEST_VERSION,
+                        ..m
+                    },
+                    rest,
+                )
+            }),
             MANIFEST_VERSION_V2 => postcard::take_from_bytes::<ManifestV2>(bytes)
                 .map(|(m, rest)| (Manifest::from(m), rest)),
             found => return Err(ManifestError::Version { found }),
@@ -400,15 +428,38 @@ mod tests {
         );
     }
 
-    /// A version-2 manifest (the same bytes without the trailing hole field) still loads,
-    /// as a model without the hole plane; a version-3 one cut before its hole field does
-    /// not.
+    /// Defect 8 of the probe issue: one flipped bit anywhere, a normalisation float
+    /// included, is refused; before, it loaded and shifted every output pixel.
+    #[test]
+    fn any_flipped_bit_is_refused() {
+        let bytes = sample().to_bytes().unwrap();
+        assert_eq!(Manifest::from_bytes(&bytes), Ok(sample()));
+        for i in 1..bytes.len() {
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[i] ^= 1 << bit;
+                assert!(Manifest::from_bytes(&bad).is_err(), "byte {i} bit {bit}");
+            }
+        }
+        // The CRC is zlib's: Python's `zlib.crc32` over the body gives the same 4 bytes.
+        let body = &bytes[..bytes.len() - 4];
+        let crc = crate::link::CRC.checksum(body).to_le_bytes();
+        assert_eq!(&bytes[bytes.len() - 4..], &crc);
+    }
+
+    /// A version-3 manifest (no checksum) and a version-2 one (also without the trailing
+    /// hole field) still load; a version-3 one cut before its hole field does not.
     #[test]
     fn version_2_reads_as_absent_hole() {
         let m = sample();
-        let mut bytes = m.to_bytes().unwrap();
+        let mut bytes = postcard::to_allocvec(&Manifest {
+            version: MANIFEST_VERSION_V3,
+            ..m.clone()
+        })
+        .unwrap();
+        assert_eq!(Manifest::from_bytes(&bytes), Ok(m.clone()));
         assert_eq!(
-            bytes[0], MANIFEST_VERSION as u8,
+            bytes[0], MANIFEST_VERSION_V3 as u8,
             "one-byte varint version first"
         );
         assert_eq!(bytes.pop(), Some(2), "Telea is the third variant");
@@ -459,7 +510,7 @@ mod tests {
         }
         let mut long = bytes.clone();
         long.push(0);
-        assert_eq!(Manifest::from_bytes(&long), Err(ManifestError::Corrupt));
+        assert!(Manifest::from_bytes(&long).is_err());
     }
 
     proptest::proptest! {

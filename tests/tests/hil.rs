@@ -157,6 +157,7 @@ fn config() -> ServeConfig {
         model_id: "fixture-1".into(),
         watchdog_factor: 50,
         watchdog_floor: Duration::from_secs(5),
+        watchdog_startup: Duration::from_secs(5),
     }
 }
 
@@ -180,7 +181,7 @@ fn socket_server(
     let listener = UnixListener::bind(&path).unwrap();
     let handle = thread::spawn(move || {
         let server = Server::new(config(), || Pipeline::new(model.clone())).unwrap();
-        transport::serve_listener(&server, &listener, Some(sessions)).unwrap();
+        transport::serve_listener(&server, &listener, Some(sessions), None).unwrap();
         server.counters()
     });
     (path, handle)
@@ -464,6 +465,7 @@ fn slow_server(
         let cfg = ServeConfig {
             watchdog_factor: factor,
             watchdog_floor: floor,
+            watchdog_startup: floor,
             ..config()
         };
         let server = Server::new(cfg, || {
@@ -474,7 +476,7 @@ fn slow_server(
             })
         })
         .unwrap();
-        transport::serve_listener(&server, &listener, Some(1)).unwrap();
+        transport::serve_listener(&server, &listener, Some(1), None).unwrap();
         server.counters()
     });
     (path, handle)
@@ -673,7 +675,7 @@ fn exported_models_restore_bit_identically_over_the_link() {
                 ..config()
             };
             let server = Server::new(cfg, || Pipeline::new(server_model.clone())).unwrap();
-            transport::serve_listener(&server, &listener, Some(1)).unwrap();
+            transport::serve_listener(&server, &listener, Some(1), None).unwrap();
             server.counters()
         });
         let stream = UnixStream::connect(&path).unwrap();
@@ -695,4 +697,146 @@ fn exported_models_restore_bit_identically_over_the_link() {
         cam.expect(Message::Bye);
         assert_eq!(server.join().unwrap().restored, 10);
     }
+}
+
+/// Probe defect 17: the watchdog only armed after 8 frames, so a worker that hung on an
+/// early frame was never abandoned. Only the worker stalls here (the reader and the
+/// watchdog run on), on the second frame; it is abandoned at the start-up limit.
+#[test]
+fn a_worker_stalled_during_warm_up_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, server) = slow_server(
+        dir.path(),
+        4,
+        Duration::from_millis(200),
+        Duration::from_millis(5),
+    );
+    let mut cam = connect(&path);
+    cam.handshake(1024);
+    let normal = test_frame(SIZE.into(), SIZE.into(), 1);
+    cam.send_frame(1, &normal.data);
+    assert_eq!(cam.restored(1).0, inverted(&normal.data));
+    let mut stuck = normal.clone();
+    stuck.data[0] = 0xEE;
+    let started = std::time::Instant::now();
+    cam.send_frame(2, &stuck.data);
+    cam.expect(Message::Ack { frame: 2 });
+    cam.expect(Message::Error {
+        frame: 2,
+        code: ErrorCode::Internal,
+    });
+    let reported = started.elapsed();
+    assert!(reported < Duration::from_millis(1500), "took {reported:?}");
+    cam.send_frame(3, &normal.data);
+    assert_eq!(cam.restored(3).0, inverted(&normal.data));
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    let counters = server.join().unwrap();
+    assert_eq!((counters.resets, counters.restored), (1, 2));
+}
+
+/// Probe defects 3 and 4: `serve --socket` deleted a regular file at its path, and a
+/// second server unlinked a live server's socket, leaving it unreachable. Both are
+/// refused; a stale socket (nobody listening) is still replaced.
+#[test]
+fn serve_refuses_a_regular_file_and_a_live_socket() {
+    use unveil_device::serve::ServeError;
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let server = Server::new(config(), || Pipeline::new(model.clone())).unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "precious").unwrap();
+    let err = transport::serve_unix(&server, &file, Some(1), None).unwrap_err();
+    assert!(matches!(err, ServeError::NotASocket(_)), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+
+    // A live server: its socket stays, and it still serves (the refusal's probe
+    // connection is its first session).
+    let (path, first) = socket_server(model.clone(), dir.path(), 2);
+    let err = transport::serve_unix(&server, &path, Some(1), None).unwrap_err();
+    assert!(matches!(err, ServeError::InUse(_)), "{err}");
+    let mut cam = connect_when_served(&path);
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    first.join().unwrap();
+
+    // Now stale: replaced, and served.
+    thread::scope(|s| {
+        let serving = s.spawn(|| transport::serve_unix(&server, &path, Some(1), None));
+        let mut cam = connect_when_served(&path);
+        cam.send(&Message::Bye);
+        cam.expect(Message::Bye);
+        serving.join().unwrap().unwrap();
+    });
+}
+
+/// Connect and handshake, retrying while the server is not yet listening or still busy
+/// with a session that has just ended.
+fn connect_when_served(path: &Path) -> Camera<UnixStream> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        assert!(std::time::Instant::now() < deadline, "never served");
+        let Ok(stream) = UnixStream::connect(path) else {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let mut cam = Camera::new(stream.try_clone().unwrap(), stream);
+        cam.send(&Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            role: Role::Camera,
+            max_chunk: 1024,
+        });
+        match cam.recv() {
+            Message::Capabilities { .. } => return cam,
+            Message::Error {
+                code: ErrorCode::Busy,
+                ..
+            } => thread::sleep(Duration::from_millis(20)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Probe defect 11: one idle peer locked out every other camera (no timeout, and a
+/// second peer got silence). A second camera now hears `Busy` at once, and the silent
+/// one is dropped after the idle timeout, so the next camera is served.
+#[test]
+fn an_idle_camera_is_dropped_and_a_second_one_hears_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let path = dir.path().join("idle.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = thread::spawn(move || {
+        let server = Server::new(config(), || Pipeline::new(model.clone())).unwrap();
+        let idle = Some(Duration::from_millis(300));
+        transport::serve_listener(&server, &listener, Some(2), idle).unwrap();
+        server.counters()
+    });
+    let mut silent = UnixStream::connect(&path).unwrap();
+    let started = std::time::Instant::now();
+    // Let the listener hand the silent camera its session.
+    thread::sleep(Duration::from_millis(100));
+    let mut second = connect(&path);
+    second.expect(Message::Error {
+        frame: 0,
+        code: ErrorCode::Busy,
+    });
+    silent.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        silent.read(&mut buf).unwrap(),
+        0,
+        "the idle session is closed"
+    );
+    let idle_for = started.elapsed();
+    assert!(
+        idle_for >= Duration::from_millis(250) && idle_for < Duration::from_secs(5),
+        "{idle_for:?}"
+    );
+    let mut cam = connect_when_served(&path);
+    cam.send(&Message::Bye);
+    cam.expect(Message::Bye);
+    let counters = server.join().unwrap();
+    assert_eq!(counters.sessions, 2);
+    assert!(counters.errors >= 1, "the Busy answer is counted");
 }

@@ -299,7 +299,9 @@ fn model_folder_round_trips_and_refuses_wrong_hash_and_version() {
     std::fs::write(&bin, &good[..good.len() / 2]).expect("write");
     assert!(matches!(
         export::load_folder(dir.path()),
-        Err(ExportError::Manifest(ManifestError::Corrupt))
+        Err(ExportError::Manifest(
+            ManifestError::Corrupt | ManifestError::Checksum
+        ))
     ));
     // Missing manifest: an I/O error naming the file.
     std::fs::remove_file(&bin).expect("remove");
