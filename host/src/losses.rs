@@ -2,7 +2,7 @@
 //!
 //! ## Which "L2" is which
 //!
-//! METHOD.md writes the stage-1 loss as `L1 = ||u − û||₂`. Two readings exist, and both
+//! The method (KR 10-2023-0036213) writes the stage-1 loss as `L1 = ||u − û||₂`. Two readings exist, and both
 //! are here with explicit names:
 //!
 //! - [`l2_norm_loss`]: the literal norm. Per sample, `sqrt(Σ (a − b)²)` over every
@@ -167,7 +167,7 @@ pub fn subject_mask(texture: Tensor<4>) -> Tensor<4> {
         .float()
 }
 
-/// The literal `||u − û||₂` of METHOD.md on the 6-channel texture-map tensors
+/// The method's literal `||u − û||₂` on the 6-channel texture-map tensors
 /// (`[B, 6, H, W]` each), per sample, averaged over the batch: a metric for reports, not the
 /// training loss (see the module docs).
 pub fn texture_l2_distance(predicted: Tensor<4>, target: Tensor<4>) -> Tensor<1> {

@@ -2,7 +2,7 @@
 //!
 //! Trained on synthetic masks before stage 2, then frozen. Stage 2's L4 compares
 //! `S.features(y_f)` with `S.features(x)`: the activation of the conv layer a third of the
-//! way from the input (METHOD.md, L4).
+//! way from the input (the method's L4).
 //!
 //! A U-Net with `depth` stride-2 levels (`w` = `base_width`, level `l` has `w·2^l`
 //! channels). Telling the subject from a busy background needs context far wider than a

@@ -1,6 +1,7 @@
 //! Occlusion generator: makes the *partially occluded images* both training stages take as
-//! input (METHOD.md, "Terms"), plus other occluder families (boxes, brush strokes, text,
-//! objects) so that the networks also learn to see through occluders the method allows.
+//! input (the method's terms, KR 10-2023-0036213), plus other occluder families (boxes,
+//! brush strokes, text, objects) so that the networks also learn to see through occluders
+//! the method allows.
 //!
 //! The output is a pure function of (image, subject mask, spec, seed): a training sample can
 //! be regenerated exactly from its seed, and host and device make identical occlusions. The
@@ -31,7 +32,7 @@ pub const MIN_SIDE: usize = 8;
 const STREAM_MIXED: u64 = 0x0CC1_0D01;
 const STREAM_DRAW: u64 = 0x0CC1_0D02;
 
-/// How a hidden subject region is filled (the method allows either, METHOD.md "Terms").
+/// How a hidden subject region is filled (the method allows either).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fill {
