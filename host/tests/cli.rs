@@ -265,23 +265,19 @@ fn train_all_then_eval_stage2() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert_eq!(text.matches("skipped").count(), 4, "{text}");
 
+    // `eval stage2` of `models` on 4 samples per mode of `modes`, into `out`.
+    let eval = |models: &[&Path], modes: &str, out: &Path| {
+        let mut args = vec!["eval", "stage2", "--samples", "4", "--modes", modes];
+        for m in models {
+            args.extend(["--model", m.to_str().unwrap()]);
+        }
+        args.extend(["--out", out.to_str().unwrap()]);
+        let res = unveil(&args);
+        assert!(res.status.success(), "{}", stderr(&res));
+    };
     let report = tmp.path().join("eval");
     let g2 = root.join("stage2");
-    let out = unveil(&[
-        "eval",
-        "stage2",
-        "--model",
-        g2.to_str().unwrap(),
-        "--model",
-        g2.to_str().unwrap(),
-        "--samples",
-        "4",
-        "--modes",
-        "rect,text",
-        "--out",
-        report.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    eval(&[&g2, &g2], "rect,text", &report);
     let md = fs::read_to_string(report.join("eval_stage2.md")).unwrap();
     for peer in [
         "| occluded input |",
@@ -326,21 +322,7 @@ fn train_all_then_eval_stage2() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report2 = tmp.path().join("eval2");
-    let out = unveil(&[
-        "eval",
-        "stage2",
-        "--model",
-        g2.to_str().unwrap(),
-        "--model",
-        folder.to_str().unwrap(),
-        "--samples",
-        "4",
-        "--modes",
-        "rect",
-        "--out",
-        report2.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    eval(&[&g2, &folder], "rect", &report2);
     let csv = fs::read_to_string(report2.join("eval_stage2.csv")).unwrap();
     let hidden_psnr = |needle: &str| -> f64 {
         let line = csv
