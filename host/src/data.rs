@@ -40,6 +40,10 @@ pub enum DataError {
     NoTelea,
 }
 
+/// Seed of the held-out samples and their occlusions every evaluation and check uses:
+/// far from the small seeds training takes, so no held-out sample was trained on.
+pub const HELD_OUT_SEED: u64 = 1_000_003;
+
 /// Where samples come from.
 #[derive(Clone, Debug)]
 pub enum SampleSource {

@@ -95,7 +95,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 256)]
     samples: usize,
     /// Seed of the held-out samples and their occlusions (keep it apart from training's).
-    #[arg(long, default_value_t = 1_000_003)]
+    #[arg(long, default_value_t = unveil_host::data::HELD_OUT_SEED)]
     seed: u64,
     /// Occlusion of the inputs; default: the method's own (part of the subject, noise).
     #[arg(long, default_value = "subject-noise")]
@@ -971,7 +971,7 @@ struct ExportArgs {
     #[arg(long, default_value_t = 2_000_003)]
     seed: u64,
     /// With --int8: compare int8 with f32 in tract on this many held-out samples (rendered
-    /// from seed 1000003, the method's occlusion): PSNR of int8 against f32, and each
+    /// from the held-out seed, the method's occlusion): PSNR of int8 against f32, and each
     /// one's PSNR against the clean image on the hidden pixels. 0 skips the check.
     #[arg(long, default_value_t = 16)]
     check: usize,
@@ -1163,7 +1163,7 @@ fn check_int8(
     let int8 = export::load_folder(&args.out)?;
     let f1 = Runner::load(&f32_graphs.stage1)?;
     let f2 = Runner::load(&f32_graphs.stage2)?;
-    let seed = 1_000_003;
+    let seed = unveil_host::data::HELD_OUT_SEED;
     let source = SampleSource::Generated {
         cfg: SynthConfig::new(src.size)?,
         seed,
