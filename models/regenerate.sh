@@ -3,7 +3,7 @@
 # seed 42, samples rendered on the fly), hole-aware G1 and G2 (Telea pre-fill + hole
 # plane), every occlusion mode (`mixed`). The runs as shipped were stopped early and their
 # checkpoints are committed in models/runs (continue them with models/continue.sh):
-# S 300 of 600 steps, G1 500 of 1200, G2 at the step models/README.md gives (3525), of 30000.
+# S 300 of 600 steps, G1 500 of 1200, G2 exported at step 3525, checkpoint at 4850, of 30000.
 # Training on this 2-core CPU takes hours; the exports take minutes.
 set -eu
 unveil() { cargo run --release -q -p unveil-host -- "$@"; }
