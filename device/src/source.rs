@@ -121,8 +121,9 @@ fn decode(path: &Path, max_megapixels: u32) -> Result<image::DynamicImage, Sourc
             .with_guessed_format()
             .map_err(|e| decode_err(image::ImageError::IoError(e)))
     };
-    let format = reader()?.format();
-    let (width, height) = reader()?.into_dimensions().map_err(decode_err)?;
+    let header = reader()?;
+    let format = header.format();
+    let (width, height) = header.into_dimensions().map_err(decode_err)?;
     if u64::from(width) * u64::from(height) > u64::from(max_megapixels) * 1_000_000 {
         return Err(SourceError::TooLarge {
             path: path.to_path_buf(),

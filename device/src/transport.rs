@@ -89,8 +89,7 @@ where
     let (tx, rx) = std::sync::mpsc::sync_channel::<UnixStream>(0);
     std::thread::scope(|s| {
         s.spawn(move || {
-            let mut served = 0;
-            for stream in rx {
+            for (n, stream) in rx.into_iter().enumerate() {
                 let session = stream
                     .set_read_timeout(idle)
                     .and_then(|()| stream.try_clone())
@@ -102,8 +101,7 @@ where
                     Ok(_) => {}
                     Err(e) => eprintln!("session ended: {e}"),
                 }
-                served += 1;
-                if max_sessions.is_some_and(|max| served >= max) {
+                if max_sessions.is_some_and(|max| n + 1 >= max) {
                     done.store(true, Ordering::SeqCst);
                     break;
                 }

@@ -519,10 +519,10 @@ impl Restorer {
 /// exported model folder (tract through the device's own [`Pipeline`], the frames a
 /// camera would ship, int8 included).
 pub enum Candidate {
-    Run(Restorer),
+    Run(Box<Restorer>),
     Folder {
         label: String,
-        pipeline: std::cell::RefCell<Pipeline>,
+        pipeline: Box<std::cell::RefCell<Pipeline>>,
     },
 }
 
@@ -535,10 +535,15 @@ struct Outputs {
 }
 
 impl Candidate {
-    /// A model folder (it holds `manifest.bin`) or else a stage-2 run folder.
+    /// Whether `dir` is an exported model folder (it holds `manifest.bin`), not a run.
+    pub fn is_model_folder(dir: &Path) -> bool {
+        dir.join(MANIFEST_BIN).is_file()
+    }
+
+    /// A model folder or else a stage-2 run folder.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EvalError> {
-        if !dir.join(MANIFEST_BIN).is_file() {
-            return Ok(Self::Run(Restorer::load(dir, device)?));
+        if !Self::is_model_folder(dir) {
+            return Ok(Self::Run(Box::new(Restorer::load(dir, device)?)));
         }
         let model = Model::load(dir).map_err(|e| EvalError::Device(one_line(&e)))?;
         let label = format!(
@@ -554,7 +559,7 @@ impl Candidate {
             Pipeline::new(Arc::new(model)).map_err(|e| EvalError::Device(one_line(&e)))?;
         Ok(Self::Folder {
             label,
-            pipeline: pipeline.into(),
+            pipeline: Box::new(pipeline.into()),
         })
     }
 

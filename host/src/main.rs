@@ -761,9 +761,8 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("runs").join(name));
     // A model folder (exported, run in tract) is scored as shipped; its report goes
     // beside the runs, never into the folder itself.
-    let is_folder = |d: &Path| d.join(unveil_shared::manifest::MANIFEST_BIN).is_file();
     let out = args.out.clone().unwrap_or_else(|| {
-        if is_folder(&run_dir) {
+        if eval::Candidate::is_model_folder(&run_dir) {
             PathBuf::from("runs")
                 .join("eval")
                 .join(run_dir.file_name().unwrap_or_default())
@@ -772,7 +771,7 @@ fn cmd_eval(args: &EvalArgs) -> Result<()> {
         }
     });
     anyhow::ensure!(
-        args.network == Network::Stage2 || !is_folder(&run_dir),
+        args.network == Network::Stage2 || !eval::Candidate::is_model_folder(&run_dir),
         "{} is an exported model folder: only `eval stage2` scores those",
         run_dir.display()
     );
