@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use unveil_host::blocks::seeded_init;
+use unveil_host::data::synth::SynthConfig;
 use unveil_host::data::SampleSource;
 use unveil_host::export::calibrate::calibration_images;
 use unveil_host::export::runtime::Runner;
 use unveil_host::export::{self, parity, ExportSpec, Graphs};
-use unveil_host::stage1::Stage1Config;
-use unveil_host::stage2::Stage2Config;
-use unveil_host::synth::SynthConfig;
+use unveil_host::nets::blocks::seeded_init;
+use unveil_host::nets::stage1::Stage1Config;
+use unveil_host::nets::stage2::Stage2Config;
 use unveil_host::train::cpu_device;
 use unveil_shared::manifest::{Calibration, Condition, WeightScales};
 

@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use unveil_host::dataset::{self, Provenance};
-use unveil_host::synth::{
+use unveil_host::data::dataset::{self, Provenance};
+use unveil_host::data::synth::{
     background, mesh::Mesh, render_sample, BackgroundSource, Subject, SynthConfig,
 };
 

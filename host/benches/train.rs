@@ -18,13 +18,13 @@ use std::time::Instant;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use unveil_host::blocks::seeded_init;
+use unveil_host::data::synth::SynthConfig;
 use unveil_host::data::{Loader, SampleBatch, SampleSource};
-use unveil_host::harness::{self, Network, Preset, Progress, RunConfig};
 use unveil_host::losses::{reconstruction_loss, Stage1LossConfig};
-use unveil_host::stage1::Stage1Config;
-use unveil_host::stage2::{Condition, HoleInput, Stage2Config};
-use unveil_host::synth::SynthConfig;
+use unveil_host::nets::blocks::seeded_init;
+use unveil_host::nets::stage1::Stage1Config;
+use unveil_host::nets::stage2::{Condition, HoleInput, Stage2Config};
+use unveil_host::train::harness::{self, Network, Preset, Progress, RunConfig};
 use unveil_host::train::{cpu_device, BackendKind, TrainConfig};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 

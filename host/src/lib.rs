@@ -1,22 +1,15 @@
 //! Unveil host: synthetic data with exact texture-map ground truth, training, evaluation
 //! and export of the two restoration networks.
 
-pub mod blocks;
+// In the order data flows: samples, networks, losses, training, evaluation, export,
+// pictures.
 pub mod data;
-pub mod dataset;
 pub mod eval;
 pub mod export;
-pub mod harness;
-pub mod label;
 pub mod losses;
-pub mod plot;
-pub mod quality;
-pub mod sheet;
-pub mod silhouette;
-pub mod stage1;
-pub mod stage2;
-pub mod synth;
+pub mod nets;
 pub mod train;
+pub mod viz;
 
 #[cfg(test)]
 pub(crate) mod test_util {

@@ -67,7 +67,7 @@ fn synth_writes_count_samples_and_is_byte_identical() {
     let (sa, sb) = (snapshot(&a), snapshot(&b));
     assert_eq!(sa.len(), 64 * 5 + 1, "64 samples x 5 planes + manifest");
     assert!(sa == sb, "two runs with the same seed differ");
-    let data = unveil_host::dataset::Dataset::open(&a).unwrap();
+    let data = unveil_host::data::dataset::Dataset::open(&a).unwrap();
     assert_eq!(data.len(), 64);
     assert_eq!(data.manifest.seed, 7);
 }
@@ -111,7 +111,7 @@ fn demo_writes_contact_sheet() {
     assert!(out.status.success(), "{}", stderr(&out));
     let sheet = image::open(tmp.path().join("contact_sheet.png")).unwrap();
     // A title strip, then 6 columns and 3 rows of 64-pixel tiles with 2-pixel gaps.
-    let header = unveil_host::sheet::header(&["x"], 64).height as u32;
+    let header = unveil_host::viz::sheet::header(&["x"], 64).height as u32;
     assert_eq!(
         (sheet.width(), sheet.height()),
         (6 * 66 + 2, header + 3 * 66 + 2)

@@ -2,12 +2,12 @@
 
 use std::fs;
 
-use unveil_host::dataset::{
-    self, Dataset, DatasetError, Manifest, Provenance, MANIFEST_FILE, MANIFEST_VERSION,
+use unveil_host::data::dataset::{
+    self, Dataset, DatasetError, DatasetManifest, Provenance, MANIFEST_FILE, MANIFEST_VERSION,
 };
-use unveil_host::synth::{render_sample, SynthConfig};
+use unveil_host::data::synth::{render_sample, SynthConfig};
 
-fn write_set(dir: &std::path::Path, count: u64, size: usize) -> Manifest {
+fn write_set(dir: &std::path::Path, count: u64, size: usize) -> DatasetManifest {
     let cfg = SynthConfig::new(size).unwrap();
     dataset::synthesize(dir, &cfg, 3, count, &Provenance::default(), || ()).unwrap()
 }

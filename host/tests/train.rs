@@ -7,11 +7,11 @@ use std::process::Command;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use unveil_host::data::synth::SynthConfig;
 use unveil_host::data::SampleSource;
-use unveil_host::harness::{
+use unveil_host::train::harness::{
     self, HarnessError, Network, Preset, Progress, RunConfig, METRICS_FILE, MODEL_FILE,
 };
-use unveil_host::synth::SynthConfig;
 use unveil_host::train::{load_model, BackendKind, CheckpointError, TrainConfig};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 

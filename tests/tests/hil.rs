@@ -636,10 +636,10 @@ fn small_negotiated_chunks_are_respected() {
 /// int8, each condition) restored over the link exactly as by the pipeline run directly.
 #[test]
 fn exported_models_restore_bit_identically_over_the_link() {
-    use unveil_host::blocks::seeded_init;
     use unveil_host::export::{self, ExportSpec};
-    use unveil_host::stage1::Stage1Config;
-    use unveil_host::stage2::Stage2Config;
+    use unveil_host::nets::blocks::seeded_init;
+    use unveil_host::nets::stage1::Stage1Config;
+    use unveil_host::nets::stage2::Stage2Config;
     use unveil_shared::manifest::{Condition, Quantisation};
 
     const EXPORTED: u16 = 64;

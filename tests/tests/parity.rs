@@ -6,11 +6,11 @@
 //! - tract's optimised int8 graph runs integer matrix-product kernels, the f32 graph none;
 //! - corrupt or truncated ONNX, a wrong hash, a wrong version: clear errors, no panic.
 
-use unveil_host::blocks::seeded_init;
 use unveil_host::export::runtime::Runner;
 use unveil_host::export::{self, parity, ExportError, ExportSpec, Graphs, Precision};
-use unveil_host::stage1::{Stage1Config, Stage1Net};
-use unveil_host::stage2::{Stage2Config, Stage2Net};
+use unveil_host::nets::blocks::seeded_init;
+use unveil_host::nets::stage1::{Stage1Config, Stage1Net};
+use unveil_host::nets::stage2::{Stage2Config, Stage2Net};
 use unveil_host::train::cpu_device;
 use unveil_shared::hole::HoleInput;
 use unveil_shared::manifest::{
@@ -316,8 +316,8 @@ fn model_folder_round_trips_and_refuses_wrong_hash_and_version() {
 #[test]
 #[ignore = "needs the trained models in models/"]
 fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
+    use unveil_host::data::synth::SynthConfig;
     use unveil_host::data::{Loader, SampleSource};
-    use unveil_host::synth::SynthConfig;
     use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let int8 = export::load_folder(&root.join("default")).expect("models/default loads");

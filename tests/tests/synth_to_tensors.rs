@@ -1,8 +1,8 @@
 //! Across crates: the host's synthetic data, the shared occlusion generator and the shared
 //! tensor conventions fit together the way the trainer will use them.
 
-use unveil_host::dataset::{self, Dataset, Manifest, MANIFEST_VERSION};
-use unveil_host::synth::{render_sample, SynthConfig};
+use unveil_host::data::dataset::{self, Dataset, DatasetManifest, MANIFEST_VERSION};
+use unveil_host::data::synth::{render_sample, SynthConfig};
 use unveil_shared::occlusion::{occlude, OcclusionMode, OcclusionSpec};
 use unveil_shared::texture::{CH_I, NUM_PARTS, TEXTURE_CHANNELS};
 use unveil_shared::Normalisation;
@@ -13,7 +13,7 @@ fn sample_from_disk_becomes_training_tensors() {
     let cfg = SynthConfig::new(64).unwrap();
     let sample = render_sample(&cfg, 11, 0).unwrap();
     let entry = dataset::write_sample(tmp.path(), &sample).unwrap();
-    let manifest = Manifest {
+    let manifest = DatasetManifest {
         version: MANIFEST_VERSION,
         generator: "e2e".into(),
         size: 64,

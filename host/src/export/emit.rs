@@ -13,7 +13,7 @@ use super::quantise::{self, ConvRanges};
 use super::ExportError;
 use unveil_shared::manifest::WeightScales;
 
-use crate::blocks::{ConvBlock, Down, Head, Up};
+use crate::nets::blocks::{ConvBlock, Down, Head, Up};
 
 /// How convolutions are written.
 #[derive(Debug, Clone, Copy)]

@@ -35,8 +35,9 @@ use unveil_shared::Normalisation;
 use self::emit::{Numerics, Probe};
 use self::quantise::ConvRanges;
 use self::runtime::Runner;
-use crate::stage1::{ShapeError, Stage1Net};
-use crate::stage2::Stage2Net;
+use crate::nets::stage1::Stage1Net;
+use crate::nets::stage2::Stage2Net;
+use crate::nets::ShapeError;
 
 /// File name of G1's graph inside a model folder.
 pub const STAGE1_FILE: &str = "stage1.onnx";

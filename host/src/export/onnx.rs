@@ -260,7 +260,7 @@ impl GraphBuilder {
 
     /// Nearest-neighbour ×2 upsampling of the two spatial axes of an NCHW tensor: output
     /// pixel `i` reads input pixel `floor(i / 2)` (`asymmetric` + `floor`, the same as
-    /// [`crate::blocks::upsample_nearest2x`]).
+    /// [`crate::nets::blocks::upsample_nearest2x`]).
     pub fn resize_nearest2x(&mut self, x: &str) -> String {
         let scales = self.const_f32("scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
         let attrs = vec![

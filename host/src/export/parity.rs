@@ -7,8 +7,8 @@ use unveil_shared::manifest::Condition;
 
 use super::runtime::Runner;
 use super::{stage2_inputs, ExportError};
-use crate::stage1::Stage1Net;
-use crate::stage2::{condition_tensor, stage2_input, Stage2Net};
+use crate::nets::stage1::Stage1Net;
+use crate::nets::stage2::{condition_tensor, stage2_input, Stage2Net};
 
 /// G1 then G2 in burn on one image input `[C, H, W]` (CHW, normalised; `C` = 3, or 4 with
 /// the hole plane, see [`unveil_shared::hole`]): the texture map and

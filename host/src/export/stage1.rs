@@ -1,5 +1,5 @@
 //! G1 as an ONNX graph: `image` `[1, 3, H, W]` → `texture` `[1, 6, H, W]`, exactly
-//! [`crate::stage1::Stage1Output::texture_map`] (the two-step part label included), so the
+//! [`crate::nets::stage1::Stage1Output::texture_map`] (the two-step part label included), so the
 //! device never re-implements the label rule.
 
 use tract_onnx::pb::{self, tensor_proto::DataType};
@@ -8,7 +8,7 @@ use unveil_shared::manifest::io;
 use super::emit::{decoder, encoder, Emit, Emitter, Numerics, Probe};
 use super::onnx::GraphBuilder;
 use super::ExportError;
-use crate::stage1::{Stage1Net, NUM_PARTS, TEXTURE_CHANNELS};
+use crate::nets::stage1::{Stage1Net, NUM_PARTS, TEXTURE_CHANNELS};
 
 /// G1's graph at a fixed `height` × `width`.
 pub fn stage1_graph(
@@ -40,7 +40,7 @@ pub fn stage1_graph(
     )
 }
 
-/// The texture map from G1's heads, as [`crate::stage1::Stage1Output::texture_map`]
+/// The texture map from G1's heads, as [`crate::nets::stage1::Stage1Output::texture_map`]
 /// computes it: subject where `Σ_parts exp(logit_part − logit_bg) > 1`, part = first
 /// argmax over parts + 1, channel 0 = part / 24, U, V and albedo zeroed off the subject.
 fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> String {
@@ -65,7 +65,7 @@ fn texture_map(g: &mut GraphBuilder, logits: &str, uv: &str, albedo: &str) -> St
 mod tests {
     use super::*;
     use crate::export::quantise::{ConvRanges, Range};
-    use crate::stage1::Stage1Config;
+    use crate::nets::stage1::Stage1Config;
     use crate::test_util::device;
     use unveil_shared::manifest::WeightScales;
 

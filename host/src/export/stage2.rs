@@ -9,7 +9,7 @@ use unveil_shared::manifest::{io, Condition};
 
 use super::emit::{decoder, encoder, Emit, Emitter, Numerics, Probe};
 use super::ExportError;
-use crate::stage2::Stage2Net;
+use crate::nets::stage2::Stage2Net;
 
 /// G2's graph at a fixed `height` × `width`, conditioned on `condition`.
 pub fn stage2_graph(

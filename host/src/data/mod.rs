@@ -6,6 +6,10 @@
 //! `derive(seed, k)`. A resumed run therefore needs only the step count to continue the
 //! exact stream an uninterrupted run would have seen.
 
+pub mod dataset;
+pub mod label;
+pub mod synth;
+
 use std::sync::Mutex;
 
 use burn::prelude::*;
@@ -17,8 +21,8 @@ use unveil_shared::occlusion::{occlude, OcclusionError, OcclusionSpec};
 use unveil_shared::texture::TEXTURE_CHANNELS;
 use unveil_shared::{rng, ImageError, Mask, Normalisation};
 
-use crate::dataset::{Dataset, DatasetError};
-use crate::synth::{render_sample, Sample, SynthConfig, SynthError};
+use crate::data::dataset::{Dataset, DatasetError};
+use crate::data::synth::{render_sample, Sample, SynthConfig, SynthError};
 use crate::train::{Batch, BatchSource, TrainError};
 
 /// Why a batch could not be made.
@@ -34,6 +38,8 @@ pub enum DataError {
     Image(#[from] ImageError),
     #[error("the data source holds no samples")]
     Empty,
+    #[error("the samples are {found}x{found}, the network takes {wanted}x{wanted}")]
+    Size { found: usize, wanted: usize },
     #[error("batch size must be at least 1")]
     BatchSize,
     #[error("this loader does not pre-fill holes with Telea (build it with_telea)")]
@@ -58,6 +64,34 @@ pub enum SampleSource {
 }
 
 impl SampleSource {
+    /// The samples of the data-set folder `dir` when one is given, otherwise `count`
+    /// samples of `seed` rendered at `size` on the fly. Either way they must be
+    /// `size`×`size`: the one check every consumer (training, evaluation, calibration)
+    /// needs, made once.
+    pub fn folder_or_generated(
+        dir: Option<&std::path::Path>,
+        size: usize,
+        seed: u64,
+        count: usize,
+    ) -> Result<Self, DataError> {
+        let source = match dir {
+            Some(dir) => Self::Folder(Dataset::open(dir)?),
+            None if count == 0 => return Err(DataError::Empty),
+            None => Self::Generated {
+                cfg: SynthConfig::new(size)?,
+                seed,
+                count,
+            },
+        };
+        if source.size() != size {
+            return Err(DataError::Size {
+                found: source.size(),
+                wanted: size,
+            });
+        }
+        Ok(source)
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Self::Folder(d) => d.len(),

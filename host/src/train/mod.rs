@@ -15,16 +15,20 @@
 //!   optimizer state is matched to parameters by id. The data stream's position is the
 //!   caller's to save.
 
+pub mod harness;
+pub mod stage2;
+
 use std::path::{Path, PathBuf};
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 
-use crate::blocks::seeded_init;
 use crate::losses::{bce_with_logits, LossShapeError, Stage1LossConfig};
-use crate::silhouette::{Silhouette, SilhouetteConfig};
-use crate::stage1::{ShapeError, Stage1Config, Stage1Net};
+use crate::nets::blocks::seeded_init;
+use crate::nets::silhouette::{Silhouette, SilhouetteConfig};
+use crate::nets::stage1::{Stage1Config, Stage1Net};
+use crate::nets::ShapeError;
 
 /// File names inside a checkpoint directory.
 pub const MODEL_FILE: &str = "model.bpk";
@@ -126,6 +130,16 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// The cosine over a run of `steps` steps down to `floor`·peak, after `warmup`
+    /// warm-up steps (default: a tenth of the run, at most 100).
+    pub fn cosine(steps: usize, warmup: Option<usize>, floor: f64) -> Self {
+        Self::Cosine {
+            warmup: warmup.unwrap_or((steps / 10).min(100)),
+            horizon: steps,
+            floor,
+        }
+    }
+
     /// The rate of update `step` (0-based) for peak rate `peak`.
     pub fn rate(&self, peak: f64, step: usize) -> f64 {
         match *self {
@@ -431,9 +445,9 @@ pub fn train_silhouette(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::synth::SynthConfig;
     use crate::data::{Loader, SampleSource, Task, TaskStream};
-    use crate::silhouette::silhouette_iou;
-    use crate::synth::SynthConfig;
+    use crate::nets::silhouette::silhouette_iou;
     use unveil_shared::hole::HoleInput;
     use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 

@@ -5,7 +5,7 @@
 
 use unveil_shared::ImageU8;
 
-use crate::sheet::draw_text;
+use crate::viz::sheet::draw_text;
 
 /// One named curve: `(x, y)` points in drawing order.
 #[derive(Clone, Debug, Default)]

@@ -5,6 +5,8 @@
 //! occlusion hid and on those it left visible: predicting the *hidden* body parts is the
 //! whole point of G1, and it is invisible in an average over the whole image.
 
+pub mod quality;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -19,13 +21,13 @@ use unveil_shared::report::one_line;
 use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS};
 use unveil_shared::{ImageU8, IuvMap, Mask, Normalisation};
 
+use crate::data::synth::body::part::{mirror, side};
 use crate::data::{DataError, Loader, SampleBatch};
-use crate::harness::{load_run_config, HarnessError, Network, RunConfig, MODEL_FILE};
-use crate::quality::{Quality, QualityStats};
-use crate::silhouette::Silhouette;
-use crate::stage1::Stage1Net;
-use crate::stage2::{condition_tensor, stage2_input, Condition, Stage2Net, Stage2Output};
-use crate::synth::body::part::{mirror, side};
+use crate::eval::quality::{Quality, QualityStats};
+use crate::nets::silhouette::Silhouette;
+use crate::nets::stage1::Stage1Net;
+use crate::nets::stage2::{condition_tensor, stage2_input, Condition, Stage2Net, Stage2Output};
+use crate::train::harness::{load_run_config, HarnessError, Network, RunConfig, MODEL_FILE};
 use crate::train::{load_model, CheckpointError};
 
 /// Why an evaluation could not run.
@@ -163,7 +165,7 @@ impl RegionStats {
     }
 }
 
-pub use crate::quality::psnr;
+pub use crate::eval::quality::psnr;
 
 /// Stage-1 results on the subject's hidden pixels, visible pixels, and all of it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -333,8 +335,8 @@ pub fn eval_stage1(
                 .map_err(|e| EvalError::Read(e.to_string()))?;
                 rows.push(vec![
                     input,
-                    crate::sheet::iuv_rgb(&pi),
-                    crate::sheet::iuv_rgb(&ti),
+                    crate::viz::sheet::iuv_rgb(&pi),
+                    crate::viz::sheet::iuv_rgb(&ti),
                     pa,
                     ta,
                 ]);
@@ -370,7 +372,7 @@ pub fn eval_silhouette(
     batch_size: usize,
     device: &Device,
 ) -> Result<SilhouetteReport, EvalError> {
-    use crate::silhouette::{eroded_mask_logits, silhouette_iou};
+    use crate::nets::silhouette::{eroded_mask_logits, silhouette_iou};
     let (mut iou, mut reference) = (0.0, 0.0);
     for step in 0..batches {
         let batch = loader.batch(step, batch_size, device)?;
@@ -475,7 +477,7 @@ mod tests {
 }
 
 /// A trained G2 with the frozen G1 it was trained with, loaded from a stage-2 run folder.
-pub struct Restorer {
+pub struct TrainedChain {
     /// Row label in reports (the run folder's name and its condition).
     pub label: String,
     pub condition: Condition,
@@ -483,7 +485,7 @@ pub struct Restorer {
     pub g2: Stage2Net,
 }
 
-impl Restorer {
+impl TrainedChain {
     /// Load a stage-2 run folder and the G1 run its configuration names.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EvalError> {
         let config = load_run(dir, Network::Stage2)?;
@@ -519,7 +521,7 @@ impl Restorer {
 /// exported model folder (tract through the device's own [`Pipeline`], the frames a
 /// camera would ship, int8 included).
 pub enum Candidate {
-    Run(Box<Restorer>),
+    Run(Box<TrainedChain>),
     Folder {
         label: String,
         pipeline: Box<std::cell::RefCell<Pipeline>>,
@@ -543,7 +545,7 @@ impl Candidate {
     /// A model folder or else a stage-2 run folder.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EvalError> {
         if !Self::is_model_folder(dir) {
-            return Ok(Self::Run(Box::new(Restorer::load(dir, device)?)));
+            return Ok(Self::Run(Box::new(TrainedChain::load(dir, device)?)));
         }
         let model = Model::load(dir).map_err(|e| EvalError::Device(one_line(&e)))?;
         let label = format!(
@@ -820,7 +822,7 @@ pub fn eval_stage2(
                 let (iuv, _) = texture_to_planes(&texture[b * 6 * n..(b + 1) * 6 * n], size);
                 rows.push(vec![
                     to_image(&input, size)?,
-                    crate::sheet::iuv_rgb(&iuv),
+                    crate::viz::sheet::iuv_rgb(&iuv),
                     to_image(&img(fg), size)?,
                     to_image(&img(bg), size)?,
                     to_image(&img(&telea), size)?,

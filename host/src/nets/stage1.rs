@@ -1,6 +1,6 @@
 //! Stage 1 network G1: partially occluded image → estimated (amodal) texture map.
 //!
-//! A small U-Net built from [`crate::blocks`]. The same architecture, as a separate
+//! A small U-Net built from [`crate::nets::blocks`]. The same architecture, as a separate
 //! instance, is the *extraction network* (unoccluded image → texture map) that labels
 //! photos without 3D ground truth; [`Stage1Config::extraction_tiny`] and
 //! [`Stage1Config::extraction`] name those instances.
@@ -17,46 +17,16 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use unveil_shared::hole::HoleInput;
 
-use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
+use crate::nets::blocks::{
+    ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig,
+};
+use crate::nets::{check_dims, ShapeError};
 
 pub use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS, TEXTURE_CHANNELS};
 /// First of the two UV channels of the texture-map tensor.
 pub const CH_UV: usize = unveil_shared::texture::CH_U;
 /// Number of part classes, background included.
 pub const NUM_PART_CLASSES: usize = NUM_PARTS + 1;
-
-/// A network input the model cannot take.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ShapeError {
-    #[error("expected {expected} input channels, got {actual}")]
-    Channels { expected: usize, actual: usize },
-    #[error("input {height}x{width} is not a positive multiple of {multiple} in both dimensions")]
-    Size {
-        height: usize,
-        width: usize,
-        multiple: usize,
-    },
-}
-
-/// Check a network input `[B, C, H, W]`: `C == channels`, and H, W positive multiples of
-/// `multiple` (each stride-2 level halves them; the decoder must land on the same sizes).
-pub fn check_dims(dims: [usize; 4], channels: usize, multiple: usize) -> Result<(), ShapeError> {
-    let [_, c, h, w] = dims;
-    if c != channels {
-        return Err(ShapeError::Channels {
-            expected: channels,
-            actual: c,
-        });
-    }
-    if h == 0 || w == 0 || !h.is_multiple_of(multiple) || !w.is_multiple_of(multiple) {
-        return Err(ShapeError::Size {
-            height: h,
-            width: w,
-            multiple,
-        });
-    }
-    Ok(())
-}
 
 /// Configuration of G1 (and of the extraction network, which shares the architecture).
 #[derive(Config, Debug)]
@@ -109,7 +79,7 @@ impl Stage1Config {
     }
 
     /// Build G1 on `device` with burn's default (lazy, RNG-drawn) initialisation; wrap in
-    /// [`crate::blocks::seeded_init`] for a reproducible start.
+    /// [`crate::nets::blocks::seeded_init`] for a reproducible start.
     pub fn init(&self, device: &Device) -> Stage1Net {
         let width = |level: usize| self.base_width << level;
         let stem = ConvBlockConfig::new(self.in_channels, width(0)).init(device);

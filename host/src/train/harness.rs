@@ -22,23 +22,25 @@ use unveil_shared::manifest::{hex, sha256};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 use unveil_shared::rng;
 
-use crate::blocks::seeded_init;
 use crate::data::{DataError, Loader, SampleBatch, SampleSource, Task};
 use crate::losses::{bce_with_logits, Stage1LossConfig, Stage2LossConfig};
-use crate::plot::{line_chart, Series};
-use crate::silhouette::{Silhouette, SilhouetteConfig};
-use crate::stage1::{Stage1Config, Stage1Net};
-use crate::stage2::learner::Stage2Learner;
-use crate::stage2::HoleInput;
-use crate::stage2::{DiscriminatorConfig, Stage2Config};
+use crate::nets::blocks::seeded_init;
+use crate::nets::discriminator::DiscriminatorConfig;
+use crate::nets::silhouette::{Silhouette, SilhouetteConfig};
+use crate::nets::stage1::{Stage1Config, Stage1Net};
+use crate::nets::stage2::HoleInput;
+use crate::nets::stage2::Stage2Config;
+use crate::train::stage2::Stage2Learner;
 use crate::train::{
-    load_model, save_model, BackendKind, Batch, CheckpointError, TrainConfig, TrainError, Trainer,
+    load_model, save_model, BackendKind, Batch, CheckpointError, LrSchedule, TrainConfig,
+    TrainError, Trainer,
 };
+use crate::viz::plot::{line_chart, Series};
 
 /// File names inside a run folder.
 pub const RUN_FILE: &str = "run.json";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
-pub const MODEL_FILE: &str = "model.bpk";
+pub use crate::train::MODEL_FILE;
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const CURVE_FILE: &str = "loss.png";
 
@@ -147,12 +149,22 @@ impl Network {
         }
     }
 
+    /// Adam's peak rate when none is given: 2e-3 for S; 5e-4 for G1 and the extractor,
+    /// which diverge at 2e-3 at the default preset; 1e-3 for G2.
+    pub fn default_learning_rate(self) -> f64 {
+        match self {
+            Self::Silhouette => 2e-3,
+            Self::Extractor | Self::Stage1 => 5e-4,
+            Self::Stage2 => 1e-3,
+        }
+    }
+
     /// Names of the loss terms, total first (the `metrics.csv` columns after `step`).
     pub fn loss_names(self) -> &'static [&'static str] {
         match self {
             Self::Silhouette => &["bce"],
             Self::Extractor | Self::Stage1 => &["total", "part_ce", "uv_mse", "albedo_mse"],
-            Self::Stage2 => &crate::stage2::learner::LOSS_NAMES,
+            Self::Stage2 => &crate::train::stage2::LOSS_NAMES,
         }
     }
 }
@@ -181,6 +193,14 @@ impl std::str::FromStr for Preset {
 }
 
 impl Preset {
+    /// Steps of a run when none are given.
+    pub fn default_steps(self) -> usize {
+        match self {
+            Self::Tiny => 300,
+            Self::Default => 3000,
+        }
+    }
+
     pub fn image_size(self) -> usize {
         match self {
             Self::Tiny => 64,
@@ -281,6 +301,23 @@ impl RunConfig {
             silhouette_run: None,
         }
     }
+}
+
+/// `saved` aiming for `steps` steps instead. A cosine schedule that ended at the old
+/// target ends at the new one, so a run cut short anneals to its new end instead of
+/// stopping at a high rate (and an extended one decays over the longer span). The rates
+/// of the steps already done are history; only the remaining steps follow the new curve.
+pub fn retarget(saved: &RunConfig, steps: usize) -> RunConfig {
+    let mut run = RunConfig {
+        steps,
+        ..saved.clone()
+    };
+    if let LrSchedule::Cosine { horizon, .. } = &mut run.train.schedule {
+        if *horizon == saved.steps {
+            *horizon = steps;
+        }
+    }
+    run
 }
 
 /// Steps a run folder's checkpoint holds (0 when it has none).
@@ -422,7 +459,7 @@ fn verify_checkpoint(ckpt: &Path) -> Result<(), HarnessError> {
 /// Replace `dir/checkpoint` by the trainer's state and the metrics rows so far, without
 /// ever leaving no checkpoint: write `checkpoint.new` (with its digest), move the old one
 /// aside, move the new one in, drop the old one.
-fn save_checkpoint(learner: &impl Learner, dir: &Path, metrics: &[u8]) -> Result<(), HarnessError> {
+fn save_checkpoint(learner: &impl Stepper, dir: &Path, metrics: &[u8]) -> Result<(), HarnessError> {
     let live = dir.join(CHECKPOINT_DIR);
     let new = dir.join("checkpoint.new");
     let old = dir.join("checkpoint.old");
@@ -511,7 +548,7 @@ fn write_curve(dir: &Path, names: &[&str], rows: &[String]) -> Result<(), Harnes
     }
     let img = line_chart(&series, 640, 360);
     let path = dir.join(CURVE_FILE);
-    crate::dataset::write_rgb8(&path, &img).map_err(|e| HarnessError::Write {
+    crate::data::dataset::write_rgb8(&path, &img).map_err(|e| HarnessError::Write {
         path,
         reason: e.to_string(),
     })
@@ -567,10 +604,7 @@ pub fn run(
         }
         // The saved configuration wins, except for the target step count, which
         // `run.json` then records (a run extended to more steps says so).
-        let resumed = RunConfig {
-            steps: config.steps,
-            ..saved.clone()
-        };
+        let resumed = retarget(&saved, config.steps);
         if resumed.steps != saved.steps {
             write_run_config(dir, &resumed)?;
         }
@@ -709,7 +743,7 @@ fn single_trainer<M: Module>(
 }
 
 /// What [`drive`] trains: one step on a batch, and its state on disk.
-pub trait Learner {
+pub trait Stepper {
     /// Updates done so far.
     fn steps_done(&self) -> usize;
     /// The (autodiff) device batches must live on.
@@ -729,7 +763,7 @@ struct Single<M: Module, F> {
     loss: F,
 }
 
-impl<M, F> Learner for Single<M, F>
+impl<M, F> Stepper for Single<M, F>
 where
     M: Module,
     F: FnMut(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError>,
@@ -755,7 +789,7 @@ where
     }
 }
 
-impl Learner for Stage2Learner {
+impl Stepper for Stage2Learner {
     fn steps_done(&self) -> usize {
         self.g.step
     }
@@ -777,7 +811,7 @@ fn drive(
     config: &RunConfig,
     dir: &Path,
     loader: &Loader,
-    mut learner: impl Learner,
+    mut learner: impl Stepper,
     progress: Progress,
 ) -> Result<RunOutcome, HarnessError> {
     let names = config.network.loss_names();
@@ -863,4 +897,34 @@ fn drive(
         step: learner.steps_done(),
         rows: outcome_rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cosine(horizon: usize) -> LrSchedule {
+        LrSchedule::Cosine {
+            warmup: 10,
+            horizon,
+            floor: 0.05,
+        }
+    }
+
+    #[test]
+    fn retarget_moves_the_end_of_a_cosine_that_ended_at_the_old_target() {
+        let mut saved = RunConfig::new(Network::Stage2, Preset::Tiny, 30_000, "g".into());
+        saved.train.schedule = cosine(30_000);
+        let cut = retarget(&saved, 8_000);
+        assert_eq!((cut.steps, &cut.train.schedule), (8_000, &cosine(8_000)));
+        // At the new end the rate is the floor: 5 % of the peak 1e-3 (not ~0.93 of it).
+        let end = cut.train.schedule.rate(1e-3, 8_000);
+        assert!((end - 5e-5).abs() < 1e-12, "{end}");
+        // A schedule whose horizon was set apart from the step count is left alone,
+        // and so is a constant one.
+        saved.train.schedule = cosine(12_000);
+        assert_eq!(retarget(&saved, 8_000).train.schedule, cosine(12_000));
+        saved.train.schedule = LrSchedule::Constant;
+        assert_eq!(retarget(&saved, 8_000).train.schedule, LrSchedule::Constant);
+    }
 }

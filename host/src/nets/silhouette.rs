@@ -23,8 +23,10 @@
 
 use burn::prelude::*;
 
-use crate::blocks::{ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig};
-use crate::stage1::{check_dims, ShapeError};
+use crate::nets::blocks::{
+    ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig,
+};
+use crate::nets::{check_dims, ShapeError};
 
 /// Configuration of the silhouette network.
 #[derive(Config, Debug)]
@@ -52,7 +54,7 @@ impl SilhouetteConfig {
         Self::new().with_base_width(8).with_depth(3)
     }
 
-    /// Build S on `device` (burn's default init; see [`crate::blocks::seeded_init`]).
+    /// Build S on `device` (burn's default init; see [`crate::nets::blocks::seeded_init`]).
     pub fn init(&self, device: &Device) -> Silhouette {
         let depth = self.depth.max(1);
         let width = |level: usize| self.base_width << level;

@@ -10,14 +10,15 @@ use std::path::Path;
 use burn::module::Module;
 use burn::prelude::*;
 
-use super::{condition_tensor, stage2_input, Condition, Discriminator, Stage2Net};
 use crate::data::SampleBatch;
 use crate::losses::{
     background_patch_loss, discriminator_loss, generator_adversarial_loss, masked_mse, matte_loss,
     reconstruction_loss, silhouette_feature_loss, PatchTargets, Stage2LossConfig,
 };
-use crate::silhouette::Silhouette;
-use crate::stage1::Stage1Net;
+use crate::nets::discriminator::Discriminator;
+use crate::nets::silhouette::Silhouette;
+use crate::nets::stage1::Stage1Net;
+use crate::nets::stage2::{condition_tensor, stage2_input, Condition, Stage2Net};
 use crate::train::{CheckpointError, TrainConfig, TrainError, Trainer};
 
 /// Sub-folder of a checkpoint holding D's state.
@@ -196,12 +197,13 @@ impl Stage2Learner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blocks::seeded_init;
+    use crate::data::synth::SynthConfig;
     use crate::data::{Loader, SampleSource};
-    use crate::silhouette::SilhouetteConfig;
-    use crate::stage1::Stage1Config;
-    use crate::stage2::{DiscriminatorConfig, Stage2Config};
-    use crate::synth::SynthConfig;
+    use crate::nets::blocks::seeded_init;
+    use crate::nets::discriminator::DiscriminatorConfig;
+    use crate::nets::silhouette::SilhouetteConfig;
+    use crate::nets::stage1::Stage1Config;
+    use crate::nets::stage2::Stage2Config;
     use crate::test_util::{device, param_values};
     use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 

@@ -1,5 +1,5 @@
-//! Stage 2: the restoration generator G2 (split latent, two decoders, compositor) and the
-//! patch discriminator D used by the adversarial loss.
+//! Stage 2: the restoration generator G2 (split latent, two decoders, compositor); its
+//! adversary is [`super::discriminator`].
 //!
 //! G2 takes the occluded image concatenated with a *condition* (the texture map from the
 //! frozen G1, or an ablation: a 2D silhouette, or nothing; see [`Condition`]):
@@ -14,15 +14,14 @@
 //!
 //! RGB outputs are in the input's normalisation ([-1, 1]), so `ŷ` compares with `x` directly.
 
-pub mod learner;
-
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
-use crate::blocks::{
+use crate::nets::blocks::{
     zeroed, ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig,
 };
-use crate::stage1::{check_dims, ShapeError, Stage1Output, CH_I};
+use crate::nets::stage1::{Stage1Output, CH_I};
+use crate::nets::{check_dims, ShapeError};
 
 pub use unveil_shared::hole::HoleInput;
 pub use unveil_shared::manifest::Condition;
@@ -64,7 +63,7 @@ impl Stage2Config {
         self.hole.image_channels() + self.condition.channels()
     }
 
-    /// Build G2 on `device` (burn's default init; wrap in [`crate::blocks::seeded_init`]).
+    /// Build G2 on `device` (burn's default init; wrap in [`crate::nets::blocks::seeded_init`]).
     pub fn init(&self, device: &Device) -> Stage2Net {
         let width = |level: usize| self.base_width << level;
         let latent = width(self.depth);
@@ -285,64 +284,10 @@ pub fn stage2_input(image: Tensor<4>, condition: Option<Tensor<4>>) -> Tensor<4>
     }
 }
 
-/// Configuration of the patch discriminator D.
-#[derive(Config, Debug)]
-pub struct DiscriminatorConfig {
-    /// Channels of the first layer; each of the `layers` stride-2 convs doubles them.
-    #[config(default = 16)]
-    pub base_width: usize,
-    /// Stride-2 layers: each output logit sees a patch of about `2^(layers+1)` pixels.
-    #[config(default = 3)]
-    pub layers: usize,
-}
-
-impl Default for DiscriminatorConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl DiscriminatorConfig {
-    pub fn init(&self, device: &Device) -> Discriminator {
-        let mut convs = Vec::with_capacity(self.layers);
-        let mut c = 3;
-        for l in 0..self.layers {
-            let out = self.base_width << l;
-            convs.push(DownConfig::new(c, out).init(device));
-            c = out;
-        }
-        Discriminator {
-            convs,
-            head: HeadConfig::new(c, 1).init(device),
-        }
-    }
-}
-
-/// PatchGAN-style discriminator: stride-2 conv + LeakyReLU layers, then a 1x1 conv to one
-/// logit per patch. Judging patches rather than whole images keeps D small and its
-/// gradient local, which is what inpainting needs (texture, not global layout).
-#[derive(Module, Debug)]
-pub struct Discriminator {
-    convs: Vec<Down>,
-    head: Head,
-}
-
-impl Discriminator {
-    /// `x`: `[B, 3, H, W]` in [-1, 1] → patch logits `[B, 1, H/2^L, W/2^L]`
-    /// (logit > 0: "real").
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = x;
-        for c in &self.convs {
-            h = c.forward(h);
-        }
-        self.head.forward(h)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blocks::seeded_init;
+    use crate::nets::blocks::seeded_init;
     use crate::test_util::device;
 
     fn values(t: Tensor<4>) -> Vec<f32> {
@@ -411,7 +356,7 @@ mod tests {
         assert_eq!(values(out.background), rgb);
         // Push the background head's bias far up: y_b = clamp(x + tanh(big)) = clamp(x + 1).
         let g = Stage2Net {
-            bg_head: crate::blocks::HeadConfig::new(8, 3).init(&dev),
+            bg_head: crate::nets::blocks::HeadConfig::new(8, 3).init(&dev),
             ..g
         };
         let g = g.map(&mut BiasTo(50.0));
@@ -490,12 +435,5 @@ mod tests {
         data[4] = 0.7; // U (channel 1) of background pixel 0 must not matter
         let t = Tensor::<4>::from_data(TensorData::new(data, [1, 6, 2, 2]), &dev);
         assert_eq!(values(silhouette_from_texture(t)), vec![0.0, 1.0, 0.0, 1.0]);
-    }
-
-    #[test]
-    fn discriminator_gives_one_logit_per_patch() {
-        let dev = device();
-        let d = DiscriminatorConfig::new().init(&dev);
-        assert_eq!(d.forward(input(&dev, 3, 1)).dims(), [1, 1, 8, 8]);
     }
 }

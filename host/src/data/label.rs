@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use unveil_shared::{ImageU8, Mask, Normalisation};
 
-use crate::dataset::{self, DatasetError, Manifest, SampleEntry, MANIFEST_VERSION};
+use crate::data::dataset::{self, DatasetError, DatasetManifest, SampleEntry, MANIFEST_VERSION};
+use crate::data::synth::{Sample, SampleParams};
 use crate::eval::texture_to_planes;
-use crate::stage1::Stage1Net;
-use crate::synth::{Sample, SampleParams};
+use crate::nets::stage1::Stage1Net;
 
 /// Why labelling stopped.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub fn label_folder(
     size: usize,
     device: &Device,
     on_image: impl Fn(),
-) -> Result<Manifest, LabelError> {
+) -> Result<DatasetManifest, LabelError> {
     let files = image_files(images)?;
     std::fs::create_dir_all(out).map_err(|source| LabelError::Io {
         path: out.into(),
@@ -121,7 +121,7 @@ pub fn label_folder(
         samples.push(dataset::write_sample(out, &sample)?);
         on_image();
     }
-    let manifest = Manifest {
+    let manifest = DatasetManifest {
         version: MANIFEST_VERSION,
         generator: format!("unveil {} label", env!("CARGO_PKG_VERSION")),
         size,
@@ -149,13 +149,19 @@ mod tests {
     #[test]
     fn labelled_folder_reads_back_as_a_data_set() {
         let dev = crate::train::cpu_device();
-        let g1 = crate::blocks::seeded_init(crate::stage1::Stage1Config::tiny().init(&dev), 1);
+        let g1 = crate::nets::blocks::seeded_init(
+            crate::nets::stage1::Stage1Config::tiny().init(&dev),
+            1,
+        );
         let tmp = tempfile::tempdir().unwrap();
         let photos = tmp.path().join("photos");
         std::fs::create_dir(&photos).unwrap();
-        let sample =
-            crate::synth::render_sample(&crate::synth::SynthConfig::new(80).unwrap(), 1, 0)
-                .unwrap();
+        let sample = crate::data::synth::render_sample(
+            &crate::data::synth::SynthConfig::new(80).unwrap(),
+            1,
+            0,
+        )
+        .unwrap();
         dataset::write_rgb8(&photos.join("a.png"), &sample.image).unwrap();
         std::fs::write(photos.join("notes.txt"), b"ignored").unwrap();
         let out = tmp.path().join("out");

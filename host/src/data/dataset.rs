@@ -25,7 +25,7 @@ use unveil_shared::{ImageError, ImageU8, IuvMap, Mask};
 
 use rayon::prelude::*;
 
-use crate::synth::{render_sample, Sample, SampleParams, SynthConfig, SynthError};
+use crate::data::synth::{render_sample, Sample, SampleParams, SynthConfig, SynthError};
 
 /// Manifest format version; bump when the layout changes.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -87,7 +87,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
 /// How a data set was generated; everything needed to regenerate it byte for byte.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
+pub struct DatasetManifest {
     pub version: u32,
     pub generator: String,
     pub size: usize,
@@ -162,7 +162,7 @@ pub fn synthesize(
     count: u64,
     provenance: &Provenance,
     on_sample: impl Fn() + Sync,
-) -> Result<Manifest, DatasetError> {
+) -> Result<DatasetManifest, DatasetError> {
     let samples = (0..count)
         .into_par_iter()
         .map(|index| {
@@ -171,7 +171,7 @@ pub fn synthesize(
             Ok(entry)
         })
         .collect::<Result<Vec<_>, DatasetError>>()?;
-    let manifest = Manifest {
+    let manifest = DatasetManifest {
         version: MANIFEST_VERSION,
         generator: format!("unveil {}", env!("CARGO_PKG_VERSION")),
         size: cfg.size,
@@ -185,7 +185,7 @@ pub fn synthesize(
 }
 
 /// Write the manifest atomically (temporary file, then rename).
-pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), DatasetError> {
+pub fn write_manifest(dir: &Path, manifest: &DatasetManifest) -> Result<(), DatasetError> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
     let json = serde_json::to_vec_pretty(manifest).map_err(|source| DatasetError::Manifest {
@@ -358,7 +358,7 @@ fn read_iuv(path: &Path, size: usize) -> Result<IuvMap, DatasetError> {
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub dir: PathBuf,
-    pub manifest: Manifest,
+    pub manifest: DatasetManifest,
 }
 
 impl Dataset {
@@ -388,7 +388,7 @@ impl Dataset {
                 found: v.version,
             });
         }
-        let manifest: Manifest =
+        let manifest: DatasetManifest =
             serde_json::from_slice(&bytes).map_err(|source| DatasetError::Manifest {
                 path: path.clone(),
                 source,

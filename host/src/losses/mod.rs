@@ -42,8 +42,8 @@ use burn::tensor::ops::UnfoldOptions;
 use unveil_shared::patches::{nearest_background_windows, PatchError, WindowGrid};
 use unveil_shared::Mask;
 
-use crate::silhouette::Silhouette;
-use crate::stage1::{Stage1Output, CH_ALBEDO, CH_I, CH_UV, NUM_PARTS, TEXTURE_CHANNELS};
+use crate::nets::silhouette::Silhouette;
+use crate::nets::stage1::{Stage1Output, CH_ALBEDO, CH_I, CH_UV, NUM_PARTS, TEXTURE_CHANNELS};
 
 /// Inputs of a loss whose shapes do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -643,9 +643,11 @@ mod tests {
     #[test]
     fn silhouette_feature_loss_is_zero_on_equal_inputs_and_grows_with_difference() {
         let dev = device();
-        let s =
-            crate::blocks::seeded_init(crate::silhouette::SilhouetteConfig::tiny().init(&dev), 3)
-                .freeze();
+        let s = crate::nets::blocks::seeded_init(
+            crate::nets::silhouette::SilhouetteConfig::tiny().init(&dev),
+            3,
+        )
+        .freeze();
         let x = t4(
             (0..3 * 16).map(|i| (i as f32 / 24.0) - 1.0).collect(),
             [1, 3, 4, 4],
