@@ -3,15 +3,15 @@
 //!
 //! They exist so the runtime, its tests and the hardware-in-the-loop suite can run without
 //! trained weights: the graphs use the same operators as the real exports (Conv, Relu,
-//! Sigmoid, Tanh, Concat, the compositor's Mul/Sub/Add, and QDQ pairs for int8), with
-//! weights drawn deterministically from a seed.
+//! Sigmoid, Tanh, Concat, the compositor's Mul/Sub/Add, and for int8 the exporter's
+//! QuantizeLinear → QLinearConv → DequantizeLinear), written by the exporter's own
+//! [`crate::onnx`] writer, with weights drawn deterministically from a seed.
 
 use std::fs;
 use std::io;
 use std::path::Path;
 
-use prost::Message as _;
-use tract_onnx::pb;
+use tract_onnx::pb::{self, tensor_proto::DataType};
 use unveil_shared::manifest::{
     io as names, sha256, Calibration, Condition, Manifest, ModelFile, Quantisation, Role,
     WeightScales, MANIFEST_BIN, MANIFEST_VERSION,
@@ -19,6 +19,8 @@ use unveil_shared::manifest::{
 use unveil_shared::rng::mix;
 use unveil_shared::texture::{NUM_PARTS, TEXTURE_CHANNELS};
 use unveil_shared::Normalisation;
+
+use crate::onnx::{encode, ConvWeights, GraphBuilder};
 
 /// What kind of fixture folder to write.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -29,7 +31,8 @@ pub struct Fixture {
     pub condition: Condition,
     /// Hidden channels of each graph's first convolution.
     pub hidden: usize,
-    /// Wrap every convolution in QuantizeLinear/DequantizeLinear (int8 QDQ, as exported).
+    /// int8 convolutions (QLinearConv between QuantizeLinear and DequantizeLinear, as the
+    /// exporter writes them).
     pub int8: bool,
     pub seed: u64,
 }
@@ -51,8 +54,8 @@ impl Fixture {
     /// and return the manifest.
     pub fn write(&self, dir: &Path) -> io::Result<Manifest> {
         fs::create_dir_all(dir)?;
-        let stage1 = self.stage1().encode_to_vec();
-        let stage2 = self.stage2().encode_to_vec();
+        let stage1 = encode(&self.stage1());
+        let stage2 = encode(&self.stage2());
         fs::write(dir.join("stage1.onnx"), &stage1)?;
         fs::write(dir.join("stage2.onnx"), &stage2)?;
         let quantisation = if self.int8 {
@@ -99,56 +102,61 @@ impl Fixture {
     /// G1: image → Conv → Relu → Conv → Relu → texture (non-negative, so channel 0 is
     /// exactly zero on some pixels and the silhouette condition is not trivial).
     pub fn stage1(&self) -> pb::ModelProto {
-        let mut g = GraphBuilder::new(self, 1);
-        g.input(names::IMAGE, 3);
-        g.conv_relu(names::IMAGE, "h", 3, self.hidden);
-        g.conv(
-            "h",
-            "t_pre",
-            self.hidden,
-            TEXTURE_CHANNELS,
-            ConvInit::ShiftedDown,
-        );
-        g.node("Relu", &["t_pre"], names::TEXTURE, vec![]);
-        g.output(names::TEXTURE, TEXTURE_CHANNELS);
-        g.finish("stage1")
+        let mut g = Layers::new(self, 1);
+        let image = g.b.input(names::IMAGE, DataType::Float, &self.dims(3));
+        let h = g.conv(&image, 3, self.hidden, ConvInit::Centred);
+        let h = g.b.relu(&h);
+        let t = g.conv(&h, self.hidden, TEXTURE_CHANNELS, ConvInit::ShiftedDown);
+        let t = g.b.relu(&t);
+        let dims = self.dims(TEXTURE_CHANNELS);
+        g.b.output(&t, names::TEXTURE, DataType::Float, Some(&dims));
+        g.b.finish("stage1", "unveil-device fixture")
     }
 
     /// G2: [image, condition] → Concat → Conv → Relu → fg (Tanh), bg (Tanh), alpha
     /// (Sigmoid) → restored = alpha·fg + (1 − alpha)·bg.
     pub fn stage2(&self) -> pb::ModelProto {
-        let mut g = GraphBuilder::new(self, 2);
+        let mut g = Layers::new(self, 2);
         let c = self.condition.channels();
-        g.input(names::IMAGE, 3);
+        let image = g.b.input(names::IMAGE, DataType::Float, &self.dims(3));
         let x = if c > 0 {
-            g.input(names::CONDITION, c);
-            let axis = attr_int("axis", 1);
-            g.node("Concat", &[names::IMAGE, names::CONDITION], "x", vec![axis]);
-            "x"
+            let condition = g.b.input(names::CONDITION, DataType::Float, &self.dims(c));
+            g.b.concat(&[&image, &condition], 1)
         } else {
-            names::IMAGE
+            image
         };
-        g.conv_relu(x, "h", 3 + c, self.hidden);
-        g.conv("h", "fg_pre", self.hidden, 3, ConvInit::Centred);
-        g.node("Tanh", &["fg_pre"], names::FOREGROUND, vec![]);
-        g.conv("h", "bg_pre", self.hidden, 3, ConvInit::Centred);
-        g.node("Tanh", &["bg_pre"], names::BACKGROUND, vec![]);
-        g.conv("h", "a_pre", self.hidden, 1, ConvInit::Centred);
-        g.node("Sigmoid", &["a_pre"], names::ALPHA, vec![]);
-        g.constant("one", &[], vec![1.0]);
-        g.node("Mul", &[names::ALPHA, names::FOREGROUND], "afg", vec![]);
-        g.node("Sub", &["one", names::ALPHA], "inv_a", vec![]);
-        g.node("Mul", &["inv_a", names::BACKGROUND], "abg", vec![]);
-        g.node("Add", &["afg", "abg"], names::RESTORED, vec![]);
-        for (name, ch) in [
-            (names::RESTORED, 3),
-            (names::FOREGROUND, 3),
-            (names::BACKGROUND, 3),
-            (names::ALPHA, 1),
+        let h = g.conv(&x, 3 + c, self.hidden, ConvInit::Centred);
+        let h = g.b.relu(&h);
+        let fg = g.conv(&h, self.hidden, 3, ConvInit::Centred);
+        let fg = g.b.tanh(&fg);
+        let bg = g.conv(&h, self.hidden, 3, ConvInit::Centred);
+        let bg = g.b.tanh(&bg);
+        let alpha = g.conv(&h, self.hidden, 1, ConvInit::Centred);
+        let alpha = g.b.sigmoid(&alpha);
+        let one = g.b.const_f32("one", &[], &[1.0]);
+        let afg = g.b.mul(&alpha, &fg);
+        let inv = g.b.sub(&one, &alpha);
+        let abg = g.b.mul(&inv, &bg);
+        let restored = g.b.add(&afg, &abg);
+        for (x, name, ch) in [
+            (&restored, names::RESTORED, 3),
+            (&fg, names::FOREGROUND, 3),
+            (&bg, names::BACKGROUND, 3),
+            (&alpha, names::ALPHA, 1),
         ] {
-            g.output(name, ch);
+            g.b.output(x, name, DataType::Float, Some(&self.dims(ch)));
         }
-        g.finish("stage2")
+        g.b.finish("stage2", "unveil-device fixture")
+    }
+
+    /// `[1, channels, height, width]`.
+    fn dims(&self, channels: usize) -> [usize; 4] {
+        [
+            1,
+            channels,
+            usize::from(self.height),
+            usize::from(self.width),
+        ]
     }
 }
 
@@ -159,96 +167,25 @@ enum ConvInit {
     ShiftedDown,
 }
 
-struct GraphBuilder<'a> {
+/// Activations of int8 fixtures are quantised over this fixed range, ±4.
+const INT8_RANGE: f32 = 4.0;
+
+/// The shared [`GraphBuilder`] plus the fixture's seeded weights.
+struct Layers<'a> {
     fixture: &'a Fixture,
-    graph: pb::GraphProto,
+    b: GraphBuilder,
     stream: u64,
     counter: u64,
 }
 
-impl<'a> GraphBuilder<'a> {
+impl<'a> Layers<'a> {
     fn new(fixture: &'a Fixture, stream: u64) -> Self {
         Self {
             fixture,
-            graph: pb::GraphProto::default(),
+            b: GraphBuilder::new(),
             stream,
             counter: 0,
         }
-    }
-
-    fn value_info(&self, name: &str, channels: usize) -> pb::ValueInfoProto {
-        let dims = [
-            1,
-            channels as i64,
-            i64::from(self.fixture.height),
-            i64::from(self.fixture.width),
-        ];
-        pb::ValueInfoProto {
-            name: name.into(),
-            r#type: Some(pb::TypeProto {
-                denotation: String::new(),
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: pb::tensor_proto::DataType::Float as i32,
-                    shape: Some(pb::TensorShapeProto {
-                        dim: dims
-                            .iter()
-                            .map(|&d| pb::tensor_shape_proto::Dimension {
-                                denotation: String::new(),
-                                value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
-                            })
-                            .collect(),
-                    }),
-                })),
-            }),
-            doc_string: String::new(),
-        }
-    }
-
-    fn input(&mut self, name: &str, channels: usize) {
-        let vi = self.value_info(name, channels);
-        self.graph.input.push(vi);
-    }
-
-    fn output(&mut self, name: &str, channels: usize) {
-        let vi = self.value_info(name, channels);
-        self.graph.output.push(vi);
-    }
-
-    fn node(
-        &mut self,
-        op: &str,
-        inputs: &[&str],
-        output: &str,
-        attribute: Vec<pb::AttributeProto>,
-    ) {
-        self.graph.node.push(pb::NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.into()],
-            name: output.into(),
-            op_type: op.into(),
-            attribute,
-            ..Default::default()
-        });
-    }
-
-    fn constant(&mut self, name: &str, dims: &[i64], values: Vec<f32>) {
-        self.graph.initializer.push(pb::TensorProto {
-            dims: dims.to_vec(),
-            data_type: pb::tensor_proto::DataType::Float as i32,
-            float_data: values,
-            name: name.into(),
-            ..Default::default()
-        });
-    }
-
-    fn constant_i8(&mut self, name: &str, dims: &[i64], values: &[i8]) {
-        self.graph.initializer.push(pb::TensorProto {
-            dims: dims.to_vec(),
-            data_type: pb::tensor_proto::DataType::Int8 as i32,
-            raw_data: values.iter().map(|&v| v as u8).collect(),
-            name: name.into(),
-            ..Default::default()
-        });
     }
 
     /// Deterministic weight in `[-scale, scale)`.
@@ -258,88 +195,44 @@ impl<'a> GraphBuilder<'a> {
         (bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
     }
 
-    fn conv_relu(&mut self, input: &str, output: &str, cin: usize, cout: usize) {
-        let pre = format!("{output}_pre");
-        self.conv(input, &pre, cin, cout, ConvInit::Centred);
-        self.node("Relu", &[&pre], output, vec![]);
-    }
-
-    /// 3×3 same-padded convolution; in int8 mode its input and weights go through QDQ.
-    fn conv(&mut self, input: &str, output: &str, cin: usize, cout: usize, init: ConvInit) {
+    /// 3×3 same-padded convolution of `x` (`cin` channels) to `cout` channels. In int8
+    /// mode it is what the exporter ships: QuantizeLinear (uint8) → QLinearConv (int8
+    /// weights, one scale, i32 bias) → DequantizeLinear.
+    fn conv(&mut self, x: &str, cin: usize, cout: usize, init: ConvInit) -> String {
         let scale = 1.0 / ((cin * 9) as f32).sqrt();
-        let weights: Vec<f32> = (0..cout * cin * 9).map(|_| self.weight(scale)).collect();
-        let bias: Vec<f32> = (0..cout)
-            .map(|_| match init {
-                ConvInit::Centred => self.weight(0.1),
-                ConvInit::ShiftedDown => self.weight(0.2) - 0.1,
-            })
-            .collect();
-        let (w, b) = (format!("{output}_w"), format!("{output}_b"));
-        let w_dims = [cout as i64, cin as i64, 3, 3];
-        let x = if self.fixture.int8 {
-            // Per-tensor symmetric weights and a fixed activation range of ±4.
-            let w_scale = weights.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
-            let q: Vec<i8> = weights
-                .iter()
-                .map(|v| (v / w_scale).round().clamp(-127.0, 127.0) as i8)
-                .collect();
-            let (wq, ws, zp) = (
-                format!("{output}_wq"),
-                format!("{output}_ws"),
-                format!("{output}_zp"),
-            );
-            self.constant_i8(&wq, &w_dims, &q);
-            self.constant(&ws, &[], vec![w_scale]);
-            self.constant_i8(&zp, &[], &[0]);
-            self.node("DequantizeLinear", &[&wq, &ws, &zp], &w, vec![]);
-            let (xs, xq, xd) = (
-                format!("{output}_xs"),
-                format!("{output}_xq"),
-                format!("{output}_xd"),
-            );
-            self.constant(&xs, &[], vec![4.0 / 127.0]);
-            self.node("QuantizeLinear", &[input, &xs, &zp], &xq, vec![]);
-            self.node("DequantizeLinear", &[&xq, &xs, &zp], &xd, vec![]);
-            xd
-        } else {
-            self.constant(&w, &w_dims, weights);
-            input.to_string()
+        let w = ConvWeights {
+            weight: (0..cout * cin * 9).map(|_| self.weight(scale)).collect(),
+            shape: [cout, cin, 3, 3],
+            bias: (0..cout)
+                .map(|_| match init {
+                    ConvInit::Centred => self.weight(0.1),
+                    ConvInit::ShiftedDown => self.weight(0.2) - 0.1,
+                })
+                .collect(),
+            stride: [1, 1],
+            pads: [1, 1, 1, 1],
         };
-        self.constant(&b, &[cout as i64], bias);
-        let pads = attr_ints("pads", &[1, 1, 1, 1]);
-        let kernel = attr_ints("kernel_shape", &[3, 3]);
-        self.node("Conv", &[&x, &w, &b], output, vec![pads, kernel]);
-    }
-
-    fn finish(mut self, name: &str) -> pb::ModelProto {
-        self.graph.name = name.into();
-        pb::ModelProto {
-            ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto {
-                domain: String::new(),
-                version: 13,
-            }],
-            producer_name: "unveil-device fixture".into(),
-            graph: Some(self.graph),
-            ..Default::default()
+        if !self.fixture.int8 {
+            return self.b.conv(x, &w);
         }
-    }
-}
-
-fn attr_int(name: &str, i: i64) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i,
-        ..Default::default()
-    }
-}
-
-fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: ints.to_vec(),
-        ..Default::default()
+        let w_scale = w.weight.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        let w_q: Vec<i8> = w
+            .weight
+            .iter()
+            .map(|v| (v / w_scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        let a_scale = 2.0 * INT8_RANGE / 255.0;
+        let bias_q: Vec<i32> = w
+            .bias
+            .iter()
+            .map(|b| (b / (a_scale * w_scale)).round() as i32)
+            .collect();
+        let s = self.b.const_f32("act_scale", &[], &[a_scale]);
+        let z = self.b.const_u8("act_zero", &[], &[128]);
+        let q = self.b.quantize(x, &s, &z);
+        let y = self
+            .b
+            .qlinear_conv(&q, &s, &z, &w, &w_q, &[w_scale], &bias_q, &s, &z);
+        self.b.dequantize(&y, &s, &z)
     }
 }

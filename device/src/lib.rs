@@ -3,10 +3,11 @@
 //! A verified model folder ([`model`]) runs as a [`pipeline`] of two tract plans; frames come
 //! from image files ([`source`]) or a camera over the framed link ([`serve`], on a
 //! [`transport`]), pass a bounded drop-oldest [`queue`] and are guarded by a [`watchdog`].
-//! [`sensor`] programs the camera sensor itself over `embedded-hal`, [`camera`] captures from
-//! V4L2 (feature `camera`). [`bench`] measures the pipeline, [`alloc_count`] counts heap
-//! allocations for the zero-allocation checks, and [`fixture`] writes small
-//! contract-conforming model folders for tests and bring-up.
+//! [`sensor`] programs the camera sensor itself over `embedded-hal` (the driver is the
+//! shared crate's, `no_std`); [`camera`] captures from V4L2 (feature `camera`). [`bench`]
+//! measures the pipeline, [`alloc_count`] counts heap allocations for the zero-allocation
+//! checks, and [`fixture`] writes small contract-conforming model folders for tests and
+//! bring-up.
 
 pub mod alloc_count;
 pub mod bench;
@@ -14,6 +15,7 @@ pub mod camera;
 pub mod fixture;
 pub mod latency;
 pub mod model;
+pub mod onnx;
 pub mod pipeline;
 pub mod queue;
 pub mod sensor;

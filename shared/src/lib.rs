@@ -16,6 +16,7 @@ pub mod occlusion;
 pub mod patches;
 pub mod report;
 pub mod rng;
+pub mod sensor;
 pub mod texture;
 
 pub use image::{ImageError, ImageU8, Mask, Normalisation};

@@ -11,7 +11,7 @@ the same machine state. Run by hand it prints one JSON line per measurement:
 
     python3 host/benches/torch/train_step.py --net g1 --batch 8 --steps 10 --threads 2
 
-The layers are exactly those of `host/src/stage1.rs` and `host/src/stage2/mod.rs` at the
+The layers are exactly those of `host/src/nets/stage1.rs` and `host/src/nets/stage2.rs` at the
 `default` preset (128x128, width 8, depth 4), hole-aware as trained now: G1 reads 4
 planes (RGB + hole), G2 4 + 6 (with the texture map): 3x3 convs
 with bias + LeakyReLU(0.2), stride-2 downs, nearest x2 ups followed by a 3x3 conv, concat

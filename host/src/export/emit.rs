@@ -8,9 +8,9 @@ use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 use tract_onnx::pb;
 
-use super::onnx::{ConvWeights, GraphBuilder};
 use super::quantise::{self, ConvRanges};
 use super::ExportError;
+use unveil_device::onnx::{ConvWeights, GraphBuilder};
 use unveil_shared::manifest::WeightScales;
 
 use crate::nets::blocks::{ConvBlock, Down, Head, Up};

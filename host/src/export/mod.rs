@@ -15,7 +15,7 @@
 pub mod calibrate;
 pub mod emit;
 pub mod inspect;
-pub mod onnx;
+
 pub mod parity;
 pub mod quantise;
 pub mod runtime;
@@ -38,6 +38,7 @@ use self::runtime::Runner;
 use crate::nets::stage1::Stage1Net;
 use crate::nets::stage2::Stage2Net;
 use crate::nets::ShapeError;
+use unveil_device::onnx;
 
 /// File name of G1's graph inside a model folder.
 pub const STAGE1_FILE: &str = "stage1.onnx";

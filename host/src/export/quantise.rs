@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use unveil_shared::manifest::WeightScales;
 
-use super::onnx::{ConvWeights, GraphBuilder};
+use unveil_device::onnx::{ConvWeights, GraphBuilder};
 
 /// Smallest scale written, so that an all-zero tensor or channel still has a valid one.
 const MIN_SCALE: f32 = 1e-8;

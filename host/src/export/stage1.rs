@@ -6,9 +6,9 @@ use tract_onnx::pb::{self, tensor_proto::DataType};
 use unveil_shared::manifest::io;
 
 use super::emit::{decoder, encoder, Emit, Emitter, Numerics, Probe};
-use super::onnx::GraphBuilder;
 use super::ExportError;
 use crate::nets::stage1::{Stage1Net, NUM_PARTS, TEXTURE_CHANNELS};
+use unveil_device::onnx::GraphBuilder;
 
 /// G1's graph at a fixed `height` × `width`.
 pub fn stage1_graph(

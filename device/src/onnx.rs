@@ -1,6 +1,7 @@
-//! A small ONNX graph writer over tract-onnx's own protobuf types (`tract_onnx::pb`, prost
-//! messages): one method per operator kind, so a network's exporter reads like its
-//! `forward` and never builds protobuf by hand.
+//! The one ONNX graph writer, over tract-onnx's own protobuf types (`tract_onnx::pb`,
+//! prost messages): one method per operator kind, so the host's exporter reads like a
+//! network's `forward` and never builds protobuf by hand. The device's [`crate::fixture`]
+//! graphs use it too, so they have the form the exporter ships.
 //!
 //! Graphs are opset 13 / IR version 7 (ONNX 1.8): every operator used here exists there
 //! with the semantics tract and stock runtimes implement, and opset 13 is the first one
@@ -206,6 +207,11 @@ impl GraphBuilder {
     /// `DequantizeLinear` with a per-tensor scale and zero point.
     pub fn dequantize(&mut self, x: &str, scale: &str, zero: &str) -> String {
         self.op("DequantizeLinear", &[x, scale, zero], vec![])
+    }
+
+    /// `Relu`.
+    pub fn relu(&mut self, x: &str) -> String {
+        self.op("Relu", &[x], vec![])
     }
 
     /// `LeakyRelu` with negative slope `alpha`.
@@ -443,7 +449,7 @@ fn attr_string(name: &str, s: &str) -> pb::AttributeProto {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::runtime::Runner;
+    use tract_onnx::prelude::*;
 
     /// Build a one-input graph with `body`, run it in tract on `x`, return the output.
     fn run_one(
@@ -456,8 +462,15 @@ mod tests {
         let y = body(&mut g, &input);
         g.output(&y, "y", DataType::Float, None);
         let bytes = encode(&g.finish("test", ""));
-        let runner = Runner::load(&bytes).expect("graph loads");
-        runner.run(&[x]).expect("runs").remove(0)
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .expect("graph loads");
+        let input = Tensor::from_shape(dims, x).expect("input shape");
+        let out = plan.run(tvec!(input.into())).expect("runs");
+        let plain = out[0].try_as_plain_ram().expect("plain tensor");
+        plain.as_slice::<f32>().expect("f32 output").to_vec()
     }
 
     #[test]
@@ -499,9 +512,10 @@ mod tests {
         let y = run_one(&[1, 2, 1, 2], &x, |g, i| {
             let second = g.slice_channels(i, 1, 1);
             let leaky = g.leaky_relu(i, 0.2);
-            g.concat(&[&second, &leaky], 1)
+            let relu = g.relu(i);
+            g.concat(&[&second, &leaky, &relu], 1)
         });
-        assert_eq!(y, vec![3.0, -4.0, -0.2, 2.0, 3.0, -0.8]);
+        assert_eq!(y, vec![3.0, -4.0, -0.2, 2.0, 3.0, -0.8, 0.0, 2.0, 3.0, 0.0]);
         let y = run_one(&[1, 2, 1, 2], &x, |g, i| {
             let sum = g.reduce_sum_channels(i);
             let arg = g.argmax_channels(i);
