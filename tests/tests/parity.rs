@@ -6,6 +6,7 @@
 //! - tract's optimised int8 graph runs integer matrix-product kernels, the f32 graph none;
 //! - corrupt or truncated ONNX, a wrong hash, a wrong version: clear errors, no panic.
 
+use unveil_device::model::ModelError;
 use unveil_host::export::runtime::Runner;
 use unveil_host::export::{self, parity, ExportError, ExportSpec, Graphs, Precision};
 use unveil_host::nets::blocks::seeded_init;
@@ -259,11 +260,11 @@ fn model_folder_round_trips_and_refuses_wrong_hash_and_version() {
         .expect("export folder");
     assert_eq!(m.quantisation, Quantisation::Float32);
     assert_eq!((m.width, m.height), (SIZE as u16, SIZE as u16));
-    let loaded = export::load_folder(dir.path()).expect("loads");
+    let (loaded, [stage1, stage2]) = export::load_folder(dir.path()).expect("loads");
     assert_eq!(loaded.manifest, m);
-    assert_eq!(loaded.stage1.input_shapes(), &[vec![1, 3, SIZE, SIZE]]);
+    assert_eq!(stage1.input_shapes(), &[vec![1, 3, SIZE, SIZE]]);
     assert_eq!(
-        loaded.stage2.input_shapes(),
+        stage2.input_shapes(),
         &[vec![1, 3, SIZE, SIZE], vec![1, 6, SIZE, SIZE]]
     );
     // The JSON twin holds the same value.
@@ -279,7 +280,10 @@ fn model_folder_round_trips_and_refuses_wrong_hash_and_version() {
     bad[mid] ^= 1;
     std::fs::write(&path, &bad).expect("write");
     match export::load_folder(dir.path()) {
-        Err(ExportError::Manifest(ManifestError::Hash { file })) => assert_eq!(file, "stage2.onnx"),
+        Err(ExportError::Model(ModelError::Manifest {
+            source: ManifestError::Hash { file },
+            ..
+        })) => assert_eq!(file, "stage2.onnx"),
         other => panic!("expected a hash error, got {other:?}"),
     }
     std::fs::write(&path, &original).expect("write");
@@ -292,16 +296,20 @@ fn model_folder_round_trips_and_refuses_wrong_hash_and_version() {
     std::fs::write(&bin, newer.to_bytes().expect("encode")).expect("write");
     assert!(matches!(
         export::load_folder(dir.path()),
-        Err(ExportError::Manifest(ManifestError::Version { found })) if found == m.version + 1
+        Err(ExportError::Model(ModelError::Manifest {
+            source: ManifestError::Version { found },
+            ..
+        })) if found == m.version + 1
     ));
     // Truncated manifest.
     let good = m.to_bytes().expect("encode");
     std::fs::write(&bin, &good[..good.len() / 2]).expect("write");
     assert!(matches!(
         export::load_folder(dir.path()),
-        Err(ExportError::Manifest(
-            ManifestError::Corrupt | ManifestError::Checksum
-        ))
+        Err(ExportError::Model(ModelError::Manifest {
+            source: ManifestError::Corrupt | ManifestError::Checksum,
+            ..
+        }))
     ));
     // Missing manifest: an I/O error naming the file.
     std::fs::remove_file(&bin).expect("remove");
@@ -320,8 +328,10 @@ fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
     use unveil_host::data::{Loader, SampleSource};
     use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let int8 = export::load_folder(&root.join("default")).expect("models/default loads");
-    let float = export::load_folder(&root.join("default-f32")).expect("models/default-f32 loads");
+    let (int8, [i1, i2]) =
+        export::load_folder(&root.join("default")).expect("models/default loads");
+    let (_, [f1, f2]) =
+        export::load_folder(&root.join("default-f32")).expect("models/default-f32 loads");
     let size = usize::from(int8.manifest.width);
     let source = SampleSource::Generated {
         cfg: SynthConfig::new(size).expect("size"),
@@ -333,8 +343,8 @@ fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
         .expect("loader")
         .with_telea(true);
     let r = parity::occluded_psnr(
-        (&float.stage1, &float.stage2),
-        (&int8.stage1, &int8.stage2),
+        (&f1, &f2),
+        (&i1, &i2),
         int8.manifest.condition,
         int8.manifest.hole,
         &loader,

@@ -244,7 +244,7 @@ pub(crate) fn check_int8(
     src: &ExportSource,
     f32_graphs: &export::Graphs,
 ) -> Result<()> {
-    let int8 = export::load_folder(&args.out)?;
+    let (_, [i1, i2]) = export::load_folder(&args.out)?;
     let f1 = Runner::load(&f32_graphs.stage1)?;
     let f2 = Runner::load(&f32_graphs.stage2)?;
     let seed = HELD_OUT_SEED;
@@ -253,7 +253,7 @@ pub(crate) fn check_int8(
     let loader = Loader::new(source, spec, seed)?.with_telea(true);
     let r = parity::occluded_psnr(
         (&f1, &f2),
-        (&int8.stage1, &int8.stage2),
+        (&i1, &i2),
         src.condition,
         src.hole,
         &loader,

@@ -12,7 +12,7 @@ use super::{load_folder, ExportError};
 
 /// A readable report of the model folder `dir`; with `all_ops`, every optimised node.
 pub fn report(dir: &Path, all_ops: bool, profile: bool) -> Result<String, ExportError> {
-    let model = load_folder(dir)?;
+    let (model, [stage1, stage2]) = load_folder(dir)?;
     let m = &model.manifest;
     let mut s = String::new();
     let _ = writeln!(
@@ -40,7 +40,7 @@ pub fn report(dir: &Path, all_ops: bool, profile: bool) -> Result<String, Export
         "training config sha256 {}",
         hex(&m.training_config_sha256)
     );
-    for (role, runner) in [(Role::Stage1, &model.stage1), (Role::Stage2, &model.stage2)] {
+    for (role, runner) in [(Role::Stage1, &stage1), (Role::Stage2, &stage2)] {
         let Some(file) = m.model(role) else { continue };
         let size = std::fs::metadata(dir.join(&file.file))
             .map(|md| md.len())

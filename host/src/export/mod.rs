@@ -38,6 +38,7 @@ use self::runtime::Runner;
 use crate::nets::stage1::Stage1Net;
 use crate::nets::stage2::Stage2Net;
 use crate::nets::ShapeError;
+use unveil_device::model::{Model, ModelError};
 use unveil_device::onnx;
 
 /// File name of G1's graph inside a model folder.
@@ -72,6 +73,8 @@ pub enum ExportError {
     },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -361,34 +364,14 @@ pub fn export_folder(
     }
 }
 
-/// A model folder loaded on the host the way the device loads it: manifest decoded and
-/// validated, every file's SHA-256 checked, both graphs parsed and optimised by tract.
-#[derive(Debug)]
-pub struct LoadedModel {
-    pub manifest: Manifest,
-    pub stage1: Runner,
-    pub stage2: Runner,
-}
-
-/// Load and check the model folder `dir`.
-pub fn load_folder(dir: &Path) -> Result<LoadedModel, ExportError> {
-    let bin_path = dir.join(MANIFEST_BIN);
-    let bytes = std::fs::read(&bin_path).map_err(io_error(&bin_path))?;
-    let manifest = Manifest::from_bytes(&bytes)?;
-    let runner = |role: Role| -> Result<Runner, ExportError> {
-        let file = manifest
-            .model(role)
-            .ok_or(ManifestError::MissingModel(role))?;
-        let path = dir.join(&file.file);
-        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-        Manifest::verify(file, &bytes)?;
-        Runner::load(&bytes)
-    };
-    let stage1 = runner(Role::Stage1)?;
-    let stage2 = runner(Role::Stage2)?;
-    Ok(LoadedModel {
-        manifest,
-        stage1,
-        stage2,
-    })
+/// Load the model folder `dir` the way the device does (it is the device's own
+/// [`Model::load`]: manifest, hashes, graph contract), with each stage as a host
+/// [`Runner`] for the checks and reports that need every output.
+pub fn load_folder(dir: &Path) -> Result<(Model, [Runner; 2]), ExportError> {
+    let model = Model::load(dir)?;
+    let runners = [
+        Runner::from_plan(model.stage1.clone())?,
+        Runner::from_plan(model.stage2.clone())?,
+    ];
+    Ok((model, runners))
 }

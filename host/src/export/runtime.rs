@@ -82,6 +82,31 @@ impl Runner {
         })
     }
 
+    /// A plan the device already compiled (its [`unveil_device::model::Model`]'s), with
+    /// the graph behind it for reports.
+    pub fn from_plan(plan: Arc<TypedSimplePlan>) -> Result<Self, ExportError> {
+        let model = plan.model().clone();
+        let mut input_shapes = Vec::new();
+        for outlet in model
+            .input_outlets()
+            .map_err(|e| ExportError::Onnx(format!("{e:#}")))?
+        {
+            let fact = model
+                .outlet_fact(*outlet)
+                .map_err(|e| ExportError::Onnx(format!("{e:#}")))?;
+            let shape = fact
+                .shape
+                .as_concrete()
+                .ok_or_else(|| ExportError::Onnx("graph input without a fixed shape".into()))?;
+            input_shapes.push(shape.to_vec());
+        }
+        Ok(Self {
+            plan,
+            model,
+            input_shapes,
+        })
+    }
+
     /// Fixed shapes of the graph's inputs, in order.
     pub fn input_shapes(&self) -> &[Vec<usize>] {
         &self.input_shapes
