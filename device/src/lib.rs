@@ -18,6 +18,7 @@ pub mod model;
 pub mod onnx;
 pub mod pipeline;
 pub mod queue;
+pub mod region;
 pub mod sensor;
 pub mod serve;
 pub mod source;

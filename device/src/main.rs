@@ -12,6 +12,7 @@ use unveil_device::bench::{self, BenchResult};
 use unveil_device::fixture::Fixture;
 use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, STAGES};
+use unveil_device::region::RegionRestorer;
 use unveil_device::serve::{ServeConfig, Server};
 use unveil_device::{source, transport};
 use unveil_shared::manifest::MANIFEST_BIN;
@@ -239,6 +240,7 @@ fn restore(
     let dests = source::plan_outputs(&files, out, &protected)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut failed = 0usize;
+    let mut regions = RegionRestorer::new();
     for (file, dest) in files.iter().zip(&dests) {
         let mut one = || -> Result<(), source::SourceError> {
             let img = source::load_rgb(file, max_megapixels)?;
@@ -246,7 +248,8 @@ fn restore(
                 Some(path) => Some(source::load_mask(&path, img.width, img.height)?),
                 None => None,
             };
-            let restored = source::restore_image(&mut pipeline, &img, mask.as_ref(), file)?;
+            let restored =
+                source::restore_image(&mut pipeline, &mut regions, &img, mask.as_ref(), file)?;
             source::save_rgb(dest, &restored)
         };
         match one() {

@@ -1,14 +1,15 @@
 //! Image files and folders as frame sources and sinks (the `restore` command).
 //!
-//! Files of any size are accepted: the frame is resized to the model's input with the shared
-//! bilinear resize, restored, and resized back; with a mask, only masked pixels change, at
-//! the file's own resolution, so unmasked pixels stay bit-exact.
+//! Files of any size are accepted. With a mask, each hidden region is restored in a context
+//! window at the file's own resolution ([`crate::region`]) and only masked pixels change,
+//! so unmasked pixels stay bit-exact.
 
 use std::path::{Path, PathBuf};
 
 use unveil_shared::{ImageError, ImageU8, Mask};
 
-use crate::pipeline::{keep_unmasked, Pipeline, PipelineError};
+use crate::pipeline::{Pipeline, PipelineError};
+use crate::region::RegionRestorer;
 use unveil_shared::hole::HoleInput;
 
 #[derive(Debug, thiserror::Error)]
@@ -244,9 +245,13 @@ pub fn plan_outputs(
     Ok(dests)
 }
 
-/// Restore an image of any size; `mask` (same size as `img`) limits which pixels change.
+/// Restore an image of any size. With `mask` (same size as `img`) each hidden region is
+/// restored in its own context window at the image's resolution and only hidden pixels
+/// change ([`RegionRestorer`]); without one, a model that reads the hole leaves the image
+/// as it is, and an older one restores the whole image squashed to its input.
 pub fn restore_image(
     pipeline: &mut Pipeline,
+    regions: &mut RegionRestorer,
     img: &ImageU8,
     mask: Option<&Mask>,
     path: &Path,
@@ -260,36 +265,20 @@ pub fn restore_image(
         source,
     };
     if let Some(mask) = mask {
-        if mask.width != img.width || mask.height != img.height {
-            return Err(pipeline_err(PipelineError::MaskSize {
-                width: img.width,
-                height: img.height,
-                actual_w: mask.width,
-                actual_h: mask.height,
-            }));
-        }
+        return Ok(regions
+            .restore(pipeline, img, mask)
+            .map_err(pipeline_err)?
+            .clone());
     }
-    let reads_hole = pipeline.model().manifest.hole != HoleInput::Absent;
-    if reads_hole && mask.is_none_or(|m| m.count() == 0) {
-        // Nothing is hidden: the input is the answer, bit for bit.
+    if pipeline.model().manifest.hole != HoleInput::Absent {
+        // Nothing is said to be hidden: the input is the answer, bit for bit.
         return Ok(img.clone());
     }
     let (w, h) = pipeline.model().size();
     let input = img.resize_bilinear(w, h).map_err(image_err)?;
-    // The model is told of every hidden pixel, however thin, at its own size.
-    let small_mask = match mask {
-        Some(m) if reads_hole => Some(m.resize_covering(w, h).map_err(image_err)?),
-        _ => None,
-    };
+    pipeline.restore(&input, None).map_err(pipeline_err)?;
     pipeline
-        .restore(&input, small_mask.as_ref())
-        .map_err(pipeline_err)?;
-    let mut out = pipeline
         .output()
         .resize_bilinear(img.width, img.height)
-        .map_err(image_err)?;
-    if let Some(mask) = mask {
-        keep_unmasked(img, mask, &mut out);
-    }
-    Ok(out)
+        .map_err(image_err)
 }

@@ -15,6 +15,7 @@ use unveil_device::bench::test_frame;
 use unveil_device::fixture::Fixture;
 use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, PipelineError, STAGES};
+use unveil_device::region::RegionRestorer;
 use unveil_device::serve::{Restorer, ServeConfig, Server};
 use unveil_shared::link::{chunks, encode, FrameAssembler, FrameDecoder, Message, MAX_ENCODED_LEN};
 use unveil_shared::manifest::Condition;
@@ -29,7 +30,41 @@ static ALLOC: CountingAlloc = CountingAlloc;
 #[test]
 fn steady_state_allocates_nothing_outside_tract() {
     pipeline_allocates_only_inside_tract();
+    regions_allocate_only_inside_tract();
     link_session_allocates_nothing_per_frame();
+}
+
+/// A native-resolution frame with two hidden regions: after the first frames sized the
+/// buffers, cutting windows, resizing and pasting allocate nothing.
+fn regions_allocate_only_inside_tract() {
+    let dir = tempfile::tempdir().unwrap();
+    Fixture::tiny().write(dir.path()).unwrap();
+    let model = Arc::new(Model::load(dir.path()).unwrap());
+    let mut pipeline = Pipeline::new(model).unwrap();
+    let mut regions = RegionRestorer::new();
+    let (w, h) = (160, 96);
+    let frames: Vec<ImageU8> = (0..4).map(|s| test_frame(w, h, s)).collect();
+    let mask = Mask::from_fn(w, h, |i| {
+        let (x, y) = (i % w, i / w);
+        ((10..20).contains(&x) && (10..24).contains(&y))
+            || ((120..136).contains(&x) && (60..70).contains(&y))
+    });
+    for f in &frames {
+        regions.restore(&mut pipeline, f, &mask).unwrap();
+    }
+    assert_eq!(regions.passes(), 2);
+    let mut inside_tract = 0;
+    let before = allocations();
+    const N: usize = 20;
+    for i in 0..N {
+        regions
+            .restore(&mut pipeline, &frames[i % 4], &mask)
+            .unwrap();
+        let a = regions.report().allocations;
+        assert_eq!([a[0], a[2], a[4]], [0, 0, 0]);
+        inside_tract += a[1] + a[3];
+    }
+    assert_eq!(allocations() - before, inside_tract);
 }
 
 fn pipeline_allocates_only_inside_tract() {

@@ -28,6 +28,15 @@ pub enum ImageError {
     Channels(usize),
     #[error("part index {0} out of range")]
     PartIndex(u8),
+    #[error("a {width}x{height} crop at ({x}, {y}) leaves the {image_w}x{image_h} image")]
+    Crop {
+        x: usize,
+        y: usize,
+        width: usize,
+        height: usize,
+        image_w: usize,
+        image_h: usize,
+    },
 }
 
 /// An 8-bit image, row-major, channels interleaved (HWC). The default is empty (0×0).
@@ -122,35 +131,77 @@ impl ImageU8 {
         if width == 0 || height == 0 {
             return Err(ImageError::Empty);
         }
-        if width == self.width && height == self.height {
-            return Ok(self.clone());
+        let mut out = Self::new(width, height, self.channels);
+        self.resize_bilinear_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`resize_bilinear`](Self::resize_bilinear) into `out`, whose width and height are
+    /// the target's; `out` takes this image's channel count and keeps its allocation
+    /// when large enough, so a camera loop resizes without allocating.
+    pub fn resize_bilinear_into(&self, out: &mut Self) -> Result<(), ImageError> {
+        let (width, height, c) = (out.width, out.height, self.channels);
+        if width == 0 || height == 0 || self.width == 0 || self.height == 0 {
+            return Err(ImageError::Empty);
         }
-        let c = self.channels;
-        let mut out = vec![0u8; width * height * c];
+        if self.data.len() != self.width * self.height * c {
+            return Err(ImageError::BufferSize {
+                expected: self.width * self.height * c,
+                actual: self.data.len(),
+            });
+        }
+        out.channels = c;
+        out.data.resize(width * height * c, 0);
+        if width == self.width && height == self.height {
+            out.data.copy_from_slice(&self.data);
+            return Ok(());
+        }
         let sx = self.width as f32 / width as f32;
         let sy = self.height as f32 / height as f32;
-        // Precompute the horizontal taps once per column: they are the same on every row.
-        let taps_x: Vec<(usize, usize, f32)> =
-            (0..width).map(|x| taps(x, sx, self.width)).collect();
         for y in 0..height {
             let (y0, y1, fy) = taps(y, sy, self.height);
-            for (x, &(x0, x1, fx)) in taps_x.iter().enumerate() {
+            for x in 0..width {
+                let (x0, x1, fx) = taps(x, sx, self.width);
                 for ch in 0..c {
                     let p =
                         |xx: usize, yy: usize| self.data[(yy * self.width + xx) * c + ch] as f32;
                     let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
                     let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
                     let v = top + (bot - top) * fy;
-                    out[(y * width + x) * c + ch] = (v + 0.5).clamp(0.0, 255.0) as u8;
+                    out.data[(y * width + x) * c + ch] = (v + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
-        Ok(Self {
-            width,
-            height,
-            channels: c,
-            data: out,
-        })
+        Ok(())
+    }
+
+    /// Copy the `width` × `height` rectangle at (`x`, `y`) into `out` (reusing its
+    /// allocation); the rectangle must lie inside this image.
+    pub fn crop_into(
+        &self,
+        (x, y): (usize, usize),
+        (width, height): (usize, usize),
+        out: &mut Self,
+    ) -> Result<(), ImageError> {
+        if x + width > self.width || y + height > self.height {
+            return Err(ImageError::Crop {
+                x,
+                y,
+                width,
+                height,
+                image_w: self.width,
+                image_h: self.height,
+            });
+        }
+        let c = self.channels;
+        (out.width, out.height, out.channels) = (width, height, c);
+        out.data.clear();
+        for row in y..y + height {
+            let start = (row * self.width + x) * c;
+            out.data
+                .extend_from_slice(&self.data[start..start + width * c]);
+        }
+        Ok(())
     }
 
     /// Convert to a normalised CHW tensor (3 channels; grey is replicated, alpha dropped).
@@ -253,8 +304,8 @@ impl Normalisation {
     }
 }
 
-/// A binary per-pixel mask (1 = set), row-major.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A binary per-pixel mask (1 = set), row-major. The default is empty (0×0).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mask {
     pub width: usize,
     pub height: usize,
@@ -318,6 +369,23 @@ impl Mask {
     /// under its footprint is set: a hole shrunk to a network's input never loses a
     /// thin stroke, so the network is told of every hidden pixel.
     pub fn resize_covering(&self, width: usize, height: usize) -> Result<Self, ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Empty);
+        }
+        let n = width.checked_mul(height).ok_or(ImageError::TooLarge)?;
+        let mut out = Self {
+            width,
+            height,
+            data: Vec::with_capacity(n),
+        };
+        self.resize_covering_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`resize_covering`](Self::resize_covering) into `out` (its width and height are the
+    /// target's; its allocation is reused).
+    pub fn resize_covering_into(&self, out: &mut Self) -> Result<(), ImageError> {
+        let (width, height) = (out.width, out.height);
         if width == 0 || height == 0 || self.width == 0 || self.height == 0 {
             return Err(ImageError::Empty);
         }
@@ -328,11 +396,8 @@ impl Mask {
             });
         }
         let n = width.checked_mul(height).ok_or(ImageError::TooLarge)?;
-        let mut out = Self {
-            width,
-            height,
-            data: vec![0; n],
-        };
+        out.data.clear();
+        out.data.resize(n, 0);
         // Source pixel (x, y) covers target pixels [x·W/w, ((x+1)·W − 1)/w], and likewise
         // in y: every target pixel its area overlaps.
         for y in 0..self.height {
@@ -350,7 +415,34 @@ impl Mask {
                 }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Copy the `width` × `height` rectangle at (`x`, `y`) into `out` (reusing its
+    /// allocation); the rectangle must lie inside this mask.
+    pub fn crop_into(
+        &self,
+        (x, y): (usize, usize),
+        (width, height): (usize, usize),
+        out: &mut Self,
+    ) -> Result<(), ImageError> {
+        if x + width > self.width || y + height > self.height {
+            return Err(ImageError::Crop {
+                x,
+                y,
+                width,
+                height,
+                image_w: self.width,
+                image_h: self.height,
+            });
+        }
+        (out.width, out.height) = (width, height);
+        out.data.clear();
+        for row in y..y + height {
+            let start = row * self.width + x;
+            out.data.extend_from_slice(&self.data[start..start + width]);
+        }
+        Ok(())
     }
 
     /// 0/255 grey pixels, for saving as PNG.
