@@ -14,6 +14,7 @@ use unveil_shared::{ImageU8, Mask};
 
 use crate::model::{Model, ModelError};
 use crate::pipeline::{FrameReport, Pipeline, PipelineError, STAGES};
+use crate::region::RegionRestorer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -33,6 +34,7 @@ pub struct BenchResult {
     pub name: String,
     /// `f32` or `int8`.
     pub format: String,
+    /// The frame size restored (the model's, or a native frame's).
     pub width: u16,
     pub height: u16,
     pub frames: usize,
@@ -69,23 +71,59 @@ pub fn test_mask(width: usize, height: usize) -> Mask {
     })
 }
 
-/// Restore `frames` frames (after `warmup` untimed ones) with the folder at `dir`.
-pub fn run(dir: &Path, frames: usize, warmup: usize) -> Result<BenchResult, BenchError> {
+/// The hole of a native-resolution bench frame: one centred square covering `percent` of
+/// the frame (the camera case: a hand or a sign in an otherwise visible frame).
+pub fn square_hole(width: usize, height: usize, percent: f64) -> Mask {
+    let side = ((width * height) as f64 * percent / 100.0).sqrt().round() as usize;
+    let side = side.clamp(1, width.min(height));
+    let (x0, y0) = ((width - side) / 2, (height - side) / 2);
+    Mask::from_fn(width, height, |i| {
+        let (x, y) = (i % width, i / width);
+        (x0..x0 + side).contains(&x) && (y0..y0 + side).contains(&y)
+    })
+}
+
+/// Share of a native bench frame its hole covers, percent.
+pub const FRAME_HOLE_PERCENT: f64 = 5.0;
+
+/// Restore `frames` frames (after `warmup` untimed ones) with the folder at `dir`: at the
+/// model's size with [`test_mask`], or at `frame` = (width, height) through the
+/// [`RegionRestorer`] with one [`square_hole`] of [`FRAME_HOLE_PERCENT`].
+pub fn run(
+    dir: &Path,
+    frames: usize,
+    warmup: usize,
+    frame: Option<(usize, usize)>,
+) -> Result<BenchResult, BenchError> {
     if frames == 0 {
         return Err(BenchError::NoFrames);
     }
     let model = Arc::new(Model::load(dir)?);
-    let (w, h) = model.size();
+    let (w, h) = frame.unwrap_or(model.size());
     let inputs: Vec<ImageU8> = (0..8).map(|s| test_frame(w, h, s)).collect();
-    let mask = test_mask(w, h);
+    let mask = match frame {
+        Some(_) => square_hole(w, h, FRAME_HOLE_PERCENT),
+        None => test_mask(w, h),
+    };
     let mut pipeline = Pipeline::new(model.clone())?;
+    let mut regions = RegionRestorer::new();
+    let mut one = |i: usize| -> Result<FrameReport, BenchError> {
+        let input = &inputs[i % inputs.len()];
+        Ok(match frame {
+            Some(_) => {
+                regions.restore(&mut pipeline, input, &mask)?;
+                *regions.report()
+            }
+            None => pipeline.restore(input, Some(&mask))?,
+        })
+    };
     for i in 0..warmup {
-        pipeline.restore(&inputs[i % inputs.len()], Some(&mask))?;
+        one(i)?;
     }
     let mut reports = vec![FrameReport::default(); frames];
     let started = Instant::now();
     for (i, report) in reports.iter_mut().enumerate() {
-        *report = pipeline.restore(&inputs[i % inputs.len()], Some(&mask))?;
+        *report = one(i)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
 
@@ -119,8 +157,8 @@ pub fn run(dir: &Path, frames: usize, warmup: usize) -> Result<BenchResult, Benc
     Ok(BenchResult {
         name: model.manifest.name.clone(),
         format: format.into(),
-        width: model.manifest.width,
-        height: model.manifest.height,
+        width: w as u16,
+        height: h as u16,
         frames,
         fps: frames as f64 / elapsed.max(f64::MIN_POSITIVE),
         p50_us,

@@ -62,6 +62,10 @@ enum Command {
         frames: usize,
         #[arg(long, default_value_t = 20)]
         warmup: usize,
+        /// Also time camera frames of this size (e.g. 640x480; repeatable), each with one
+        /// hole of 5 % of the frame restored at native resolution, beside the model-size row.
+        #[arg(long, value_name = "WxH", value_parser = parse_frame)]
+        frame: Vec<(usize, usize)>,
         /// Run one folder in this process and print its result line (used internally).
         #[arg(long, hide = true)]
         child: bool,
@@ -137,6 +141,7 @@ fn run(cli: Cli) -> Result<()> {
             models,
             frames,
             warmup,
+            frame,
             child,
         } => {
             if child {
@@ -144,10 +149,10 @@ fn run(cli: Cli) -> Result<()> {
                     bail!("--child takes exactly one model folder");
                 };
                 bench::pin_to_one_cpu().context("pinning to one CPU")?;
-                let result = bench::run(dir, frames, warmup)?;
+                let result = bench::run(dir, frames, warmup, frame.first().copied())?;
                 println!("{}", result.to_line());
             } else {
-                bench_all(&models, frames, warmup)?;
+                bench_all(&models, frames, warmup, &frame)?;
             }
         }
         Command::Fixture {
@@ -287,27 +292,51 @@ fn expand(dirs: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-fn bench_all(models: &[PathBuf], frames: usize, warmup: usize) -> Result<()> {
+/// `--frame`'s `WxH`.
+fn parse_frame(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("expected WIDTHxHEIGHT (e.g. 640x480), got {s:?}");
+    let (w, h) = s.split_once('x').ok_or_else(bad)?;
+    let (w, h): (usize, usize) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
+        return Err(format!("{s}: each side must be in 16..=8192"));
+    }
+    Ok((w, h))
+}
+
+fn bench_all(
+    models: &[PathBuf],
+    frames: usize,
+    warmup: usize,
+    sizes: &[(usize, usize)],
+) -> Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut results = Vec::new();
     for dir in expand(models) {
         load(&dir)?; // clear error before spawning
-        let out = Process::new(&exe)
-            .args(["bench", "--child", "--frames", &frames.to_string()])
-            .args(["--warmup", &warmup.to_string(), "--models"])
-            .arg(&dir)
-            .output()
-            .context("running the benchmark child")?;
-        if !out.status.success() {
-            bail!(
-                "benchmark of {} failed: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+        for size in std::iter::once(None).chain(sizes.iter().map(Some)) {
+            let mut child = Process::new(&exe);
+            child
+                .args(["bench", "--child", "--frames", &frames.to_string()])
+                .args(["--warmup", &warmup.to_string()]);
+            if let Some((w, h)) = size {
+                child.args(["--frame", &format!("{w}x{h}")]);
+            }
+            let out = child
+                .arg("--models")
+                .arg(&dir)
+                .output()
+                .context("running the benchmark child")?;
+            if !out.status.success() {
+                bail!(
+                    "benchmark of {} failed: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().last().unwrap_or_default();
+            results.push((dir.clone(), BenchResult::from_line(line)?));
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().last().unwrap_or_default();
-        results.push((dir, BenchResult::from_line(line)?));
     }
     print_table(&results);
     Ok(())
@@ -318,7 +347,7 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
         "one CPU, {} frames each; latencies p50/p99 in ms",
         results.first().map_or(0, |r| r.1.frames)
     );
-    let mut header = format!("{:<28} {:>5} {:>8}", "model", "fmt", "fps");
+    let mut header = format!("{:<28} {:>5} {:>9} {:>8}", "model", "fmt", "frame", "fps");
     for s in STAGES.iter().chain(["total"].iter()) {
         header += &format!(" {s:>14}");
     }
@@ -326,9 +355,10 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
     println!("{header}");
     for (dir, r) in results {
         let mut row = format!(
-            "{:<28} {:>5} {:>8.1}",
+            "{:<28} {:>5} {:>9} {:>8.1}",
             dir.display().to_string(),
             r.format,
+            format!("{}x{}", r.width, r.height),
             r.fps
         );
         for (p50, p99) in r.p50_us.iter().zip(&r.p99_us) {
@@ -346,14 +376,24 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
         row += &format!(" {:>6} MiB {:>16}", r.peak_rss_kib / 1024, allocs);
         println!("{row}");
     }
-    if let [(_, a), (_, b), ..] = results {
-        println!(
-            "{} vs {}: {:.2}x fps, {:.2}x p50 latency",
-            b.format,
-            a.format,
-            b.fps / a.fps,
-            f64::from(b.p50_us[5]) / f64::from(a.p50_us[5].max(1))
-        );
+    // Each frame size: the second format against the first, measured in this run.
+    for (i, (_, a)) in results.iter().enumerate() {
+        let same_size = |r: &BenchResult| (r.width, r.height) == (a.width, a.height);
+        let earlier = results[..i].iter().any(|(_, r)| same_size(r));
+        let other = results[i + 1..]
+            .iter()
+            .find(|(_, r)| same_size(r) && r.format != a.format);
+        if let (false, Some((_, b))) = (earlier, other) {
+            println!(
+                "{}x{}: {} vs {}: {:.2}x fps, {:.2}x p50 latency",
+                a.width,
+                a.height,
+                b.format,
+                a.format,
+                b.fps / a.fps,
+                f64::from(b.p50_us[5]) / f64::from(a.p50_us[5].max(1))
+            );
+        }
     }
     println!(
         "allocs/frame per stage ({}); stage1/stage2 are tract's own output tensors",
