@@ -13,7 +13,7 @@ use unveil_device::fixture::Fixture;
 use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, STAGES};
 use unveil_device::region::RegionRestorer;
-use unveil_device::serve::{ServeConfig, Server};
+use unveil_device::serve::{MaskedPipeline, Restorer, ServeConfig, Server};
 use unveil_device::{source, transport};
 use unveil_shared::manifest::MANIFEST_BIN;
 
@@ -119,6 +119,11 @@ enum Command {
         /// while another is served is answered `Error{0, Busy}`.
         #[arg(long, default_value_t = 30)]
         idle_timeout: u64,
+        /// A fixed camera's hole mask (PNG/JPEG, set where grey >= 128; resized to the
+        /// model's frames): every frame is restored in these pixels only, and the rest of
+        /// it comes back bit for bit. Without it the camera's frames are restored blind.
+        #[arg(long, value_name = "FILE")]
+        mask: Option<PathBuf>,
     },
 }
 
@@ -188,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
             watchdog,
             watchdog_startup_ms,
             idle_timeout,
+            mask,
         } => serve(
             &models,
             serial.as_deref(),
@@ -197,6 +203,7 @@ fn run(cli: Cli) -> Result<()> {
                 watchdog,
                 watchdog_startup: Duration::from_millis(watchdog_startup_ms),
                 idle: (idle_timeout > 0).then(|| Duration::from_secs(idle_timeout)),
+                mask,
             },
         )?,
     }
@@ -434,6 +441,7 @@ struct ServeOptions {
     watchdog: u32,
     watchdog_startup: Duration,
     idle: Option<Duration>,
+    mask: Option<PathBuf>,
 }
 
 fn serve(
@@ -452,10 +460,40 @@ fn serve(
         watchdog_floor: Duration::from_millis(100),
         watchdog_startup: options.watchdog_startup,
     };
-    let server = Server::new(config, || Pipeline::new(model.clone()))?;
+    match &options.mask {
+        Some(path) => {
+            let (w, h) = model.size();
+            let mask = source::load_mask(path, w, h)?;
+            let server = Server::new(config, || {
+                Ok(MaskedPipeline::new(
+                    Pipeline::new(model.clone())?,
+                    mask.clone(),
+                ))
+            })?;
+            listen(&server, serial, baud, socket, options.idle)
+        }
+        None => {
+            let server = Server::new(config, || Pipeline::new(model.clone()))?;
+            listen(&server, serial, baud, socket, options.idle)
+        }
+    }
+}
+
+/// Serve `server` on the serial port or the socket the command line names.
+fn listen<R, F>(
+    server: &Server<R, F>,
+    serial: Option<&Path>,
+    baud: u32,
+    socket: Option<&Path>,
+    idle: Option<Duration>,
+) -> Result<()>
+where
+    R: Restorer,
+    F: Fn() -> Result<R, unveil_device::pipeline::PipelineError> + Sync,
+{
     match (serial, socket) {
-        (Some(port), _) => transport::serve_serial(&server, port, baud, None)?,
-        (None, Some(path)) => transport::serve_unix(&server, path, None, options.idle)?,
+        (Some(port), _) => transport::serve_serial(server, port, baud, None)?,
+        (None, Some(path)) => transport::serve_unix(server, path, None, idle)?,
         (None, None) => bail!("give --serial PATH or --socket PATH"),
     }
     Ok(())

@@ -26,11 +26,12 @@ use unveil_shared::link::{
     self, chunks_sized, encode, ErrorCode, FrameAssembler, FrameDecoder, Message, Role, MAX_CHUNK,
     MAX_ENCODED_LEN, MODEL_ID_LEN, PROTOCOL_VERSION,
 };
-use unveil_shared::ImageU8;
+use unveil_shared::{ImageU8, Mask};
 
 use crate::latency::LatencyWindow;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::queue::DropOldest;
+use crate::region::RegionRestorer;
 use crate::watchdog::Watchdog;
 
 /// Frames waiting for the worker before the oldest is dropped.
@@ -49,6 +50,33 @@ impl Restorer for Pipeline {
     fn restore(&mut self, frame: &ImageU8) -> Result<&ImageU8, PipelineError> {
         Pipeline::restore(self, frame, None)?;
         Ok(self.output())
+    }
+}
+
+/// A [`Pipeline`] with a fixed hole mask, for a fixed camera whose view a pillar, a sign
+/// or a burned-in timestamp always hides (`serve --mask`). Only masked pixels change
+/// (through the [`RegionRestorer`]); an empty mask returns every frame as it came.
+pub struct MaskedPipeline {
+    pipeline: Pipeline,
+    mask: Mask,
+    regions: RegionRestorer,
+}
+
+impl MaskedPipeline {
+    /// `mask` must have the frames' (the model's) size; a frame of another size is then
+    /// refused per frame with [`PipelineError::MaskSize`].
+    pub fn new(pipeline: Pipeline, mask: Mask) -> Self {
+        Self {
+            pipeline,
+            mask,
+            regions: RegionRestorer::new(),
+        }
+    }
+}
+
+impl Restorer for MaskedPipeline {
+    fn restore(&mut self, frame: &ImageU8) -> Result<&ImageU8, PipelineError> {
+        self.regions.restore(&mut self.pipeline, frame, &self.mask)
     }
 }
 

@@ -15,13 +15,14 @@ use unveil_device::bench::test_frame;
 use unveil_device::fixture::Fixture;
 use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, PipelineError};
-use unveil_device::serve::{Restorer, ServeConfig, Server};
+use unveil_device::region::RegionRestorer;
+use unveil_device::serve::{MaskedPipeline, Restorer, ServeConfig, Server};
 use unveil_device::transport;
 use unveil_shared::link::{
     chunks, chunks_sized, encode, ErrorCode, FrameAssembler, FrameDecoder, Message, Role,
     MAX_ENCODED_LEN, PROTOCOL_VERSION,
 };
-use unveil_shared::ImageU8;
+use unveil_shared::{ImageU8, Mask};
 
 const SIZE: u16 = 32;
 const FRAME_LEN: usize = SIZE as usize * SIZE as usize * 3;
@@ -839,4 +840,54 @@ fn an_idle_camera_is_dropped_and_a_second_one_hears_busy() {
     let counters = server.join().unwrap();
     assert_eq!(counters.sessions, 2);
     assert!(counters.errors >= 1, "the Busy answer is counted");
+}
+
+/// `serve --mask`: a fixed camera's static mask. Over the link, every restored frame is
+/// the region pipeline's run directly, visible pixels are the camera's own, and with an
+/// empty mask every frame comes back unchanged.
+#[test]
+fn a_static_mask_restores_only_its_pixels_and_an_empty_one_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let n = usize::from(SIZE);
+    let pillar = Mask::from_fn(n, n, |i| (10..16).contains(&(i % n)));
+    for (mask, name) in [(pillar, "pillar"), (Mask::new(n, n), "empty")] {
+        let path = dir.path().join(format!("{name}.sock"));
+        let listener = UnixListener::bind(&path).unwrap();
+        let (server_model, server_mask) = (model.clone(), mask.clone());
+        let server = thread::spawn(move || {
+            let server = Server::new(config(), || {
+                Ok(MaskedPipeline::new(
+                    Pipeline::new(server_model.clone())?,
+                    server_mask.clone(),
+                ))
+            })
+            .unwrap();
+            transport::serve_listener(&server, &listener, Some(1), None).unwrap();
+        });
+        let mut cam = connect(&path);
+        cam.handshake(700);
+        let mut reference = Pipeline::new(model.clone()).unwrap();
+        let mut regions = RegionRestorer::new();
+        for id in 1..=5u32 {
+            let frame = test_frame(n, n, u64::from(id));
+            cam.send_frame(id, &frame.data);
+            let (restored, _) = cam.restored(id);
+            let want = regions.restore(&mut reference, &frame, &mask).unwrap();
+            assert_eq!(restored, want.data, "{name} frame {id}");
+            let mut hidden_changed = 0;
+            for i in 0..n * n {
+                let (got, was) = (&restored[i * 3..i * 3 + 3], &frame.data[i * 3..i * 3 + 3]);
+                if mask.data[i] == 0 {
+                    assert_eq!(got, was, "{name} frame {id}: visible pixel {i} changed");
+                } else {
+                    hidden_changed += usize::from(got != was);
+                }
+            }
+            assert_eq!(hidden_changed > 0, mask.count() > 0, "{name} frame {id}");
+        }
+        cam.send(&Message::Bye);
+        cam.expect(Message::Bye);
+        server.join().unwrap();
+    }
 }
