@@ -393,6 +393,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn intervals_table_gives_each_row_and_the_paired_differences() {
+        // Every sample of a row scores the same: each interval is that value exactly, and
+        // the differences are the gaps between rows (A − Telea = 1, B − A = 0.5).
+        let row = |name: &str, v: f64| (name.to_string(), Quality::default(), v);
+        let rows = [
+            row(PEER_ROWS[0], 8.0),
+            row(PEER_ROWS[1], 9.0),
+            row(PEER_ROWS[2], 10.0),
+            row("A", 11.0),
+            row("B", 11.5),
+        ];
+        let report = Stage2Report {
+            samples: 4,
+            rows: rows.iter().map(|(n, q, _)| (n.clone(), *q)).collect(),
+            per_sample: rows.iter().map(|(_, _, v)| vec![*v; 4]).collect(),
+        };
+        let table = ModeTable {
+            modes: vec![("rect".into(), report.clone()), ("text".into(), report)],
+        };
+        let md = table.intervals_markdown();
+        for want in [
+            "| Telea (Rust) | [10.00, 10.00] | [10.00, 10.00] | [10.00, 10.00] |",
+            "| A − Telea | [1.00, 1.00] | [1.00, 1.00] | [1.00, 1.00] |",
+            "| B − Telea | [1.50, 1.50] | [1.50, 1.50] | [1.50, 1.50] |",
+            "| B − A | [0.50, 0.50] | [0.50, 0.50] | [0.50, 0.50] |",
+        ] {
+            assert!(md.contains(want), "{want}\n{md}");
+        }
+        assert!(!md.contains("| A − A |"), "{md}");
+    }
+
+    #[test]
     fn stage1_report_rows_match_their_headers() {
         let mut stats = RegionStats::default();
         stats.add((17, 18), ([0.5, 0.5], [0.5, 0.25]), ([0.5; 3], [0.5; 3]));
@@ -634,6 +666,8 @@ impl Candidate {
 pub struct Stage2Report {
     pub samples: usize,
     pub rows: Vec<(String, Quality)>,
+    /// Per row, each sample's hidden-pixel PSNR (same samples, same order in every row).
+    pub per_sample: Vec<Vec<f64>>,
 }
 
 impl Stage2Report {
@@ -704,8 +738,81 @@ impl ModeTable {
             let (psnr, ssim) = self.mean(row);
             let _ = writeln!(s, " **{psnr:.2}** | {ssim:.4} |");
         }
+        let _ = write!(s, "\n{}", self.intervals_markdown());
         for (mode, r) in &self.modes {
             let _ = write!(s, "\n### {mode}\n\n{}", r.markdown());
+        }
+        s
+    }
+
+    /// Row `row`'s per-sample hidden PSNR in each mode, minus row `minus`'s when given
+    /// (paired: the same samples).
+    fn groups(&self, row: usize, minus: Option<usize>) -> Vec<Vec<f64>> {
+        self.modes
+            .iter()
+            .map(|(_, r)| match minus {
+                Some(m) => quality::paired_differences(&r.per_sample[row], &r.per_sample[m]),
+                None => r.per_sample[row].clone(),
+            })
+            .collect()
+    }
+
+    /// A Markdown table of 95 % bootstrap intervals: each row's hidden PSNR, per mode and
+    /// averaged over modes, and its paired difference from Telea's (and, with two or more
+    /// learned rows, from the first learned one) on the same samples.
+    pub fn intervals_markdown(&self) -> String {
+        let Some((_, first)) = self.modes.first() else {
+            return String::new();
+        };
+        let ci = |groups: &[Vec<f64>]| {
+            quality::bootstrap_ci(
+                groups,
+                quality::BOOTSTRAP_RESAMPLES,
+                quality::BOOTSTRAP_SEED,
+            )
+            .map_or_else(|| "–".to_string(), |(lo, hi)| format!("[{lo:.2}, {hi:.2}]"))
+        };
+        let telea = first.rows.iter().position(|(n, _)| n == PEER_ROWS[2]);
+        let learned = PEER_ROWS.len()..first.rows.len();
+        let mut refs: Vec<(String, usize)> = telea
+            .map(|t| ("Telea".to_string(), t))
+            .into_iter()
+            .collect();
+        if learned.len() >= 2 {
+            refs.push((first.rows[learned.start].0.clone(), learned.start));
+        }
+        let mut s = format!(
+            "95 % bootstrap intervals of the hidden-pixel PSNR (dB; {} resamples over the samples, seeded), and of paired differences on the same samples\n\n| method |",
+            quality::BOOTSTRAP_RESAMPLES
+        );
+        for (mode, _) in &self.modes {
+            let _ = write!(s, " {mode} |");
+        }
+        s.push_str(" mean |\n|---|");
+        for _ in 0..=self.modes.len() {
+            s.push_str("---|");
+        }
+        s.push('\n');
+        let line = |s: &mut String, name: &str, row: usize, minus: Option<usize>| {
+            let groups = self.groups(row, minus);
+            let _ = write!(s, "| {name} |");
+            for g in &groups {
+                let _ = write!(s, " {} |", ci(std::slice::from_ref(g)));
+            }
+            let _ = writeln!(s, " {} |", ci(&groups));
+        };
+        for (row, (name, _)) in first.rows.iter().enumerate() {
+            line(&mut s, name, row, None);
+        }
+        for (ref_name, r) in &refs {
+            for row in learned.clone().filter(|&k| k != *r) {
+                line(
+                    &mut s,
+                    &format!("{} − {ref_name}", first.rows[row].0),
+                    row,
+                    Some(*r),
+                );
+            }
         }
         s
     }
@@ -839,6 +946,7 @@ pub fn eval_stage2(
             .zip(&stats)
             .map(|(name, s)| (name.to_string(), s.finish()))
             .collect(),
+        per_sample: stats.iter().map(|s| s.region_psnrs.clone()).collect(),
     };
     for (r, s) in restorers.iter().zip(&stats[peers..]) {
         report.rows.push((r.label().to_string(), s.finish()));

@@ -110,7 +110,7 @@ pub fn region_mean(map: &[f32], region: Option<&[bool]>) -> Option<f64> {
 }
 
 /// Running means of PSNR and SSIM over samples, for the whole image and for a region.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct QualityStats {
     pub samples: u64,
     pub psnr_sum: f64,
@@ -119,6 +119,9 @@ pub struct QualityStats {
     pub region_samples: u64,
     pub region_psnr_sum: f64,
     pub region_ssim_sum: f64,
+    /// Each sample's region PSNR, in order (`NaN` for an empty region), for confidence
+    /// intervals and paired differences.
+    pub region_psnrs: Vec<f64>,
 }
 
 /// Means of [`QualityStats`].
@@ -145,6 +148,9 @@ impl QualityStats {
             self.region_samples += 1;
             self.region_psnr_sum += psnr(mse);
             self.region_ssim_sum += ssim;
+            self.region_psnrs.push(psnr(mse));
+        } else {
+            self.region_psnrs.push(f64::NAN);
         }
     }
 
@@ -162,9 +168,81 @@ impl QualityStats {
     }
 }
 
+/// Bootstrap resamples behind every interval the reports give.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+/// Seed of the reports' bootstrap resampling.
+pub const BOOTSTRAP_SEED: u64 = 0xB007_5EED;
+
+/// 95 % percentile-bootstrap interval of the mean over `groups` of each group's mean
+/// (one group: the plain mean). Each replicate resamples every group's values with
+/// replacement, independently, from the seeded stream `seed`, so a report reproduces.
+/// For a paired comparison pass the per-sample differences. `NaN` values (samples with
+/// nothing to score) are left out; `None` when a group has no value.
+pub fn bootstrap_ci(groups: &[Vec<f64>], resamples: usize, seed: u64) -> Option<(f64, f64)> {
+    use rand::Rng as _;
+    let groups: Vec<Vec<f64>> = groups
+        .iter()
+        .map(|g| g.iter().copied().filter(|v| !v.is_nan()).collect())
+        .collect();
+    if groups.is_empty() || groups.iter().any(Vec::is_empty) || resamples == 0 {
+        return None;
+    }
+    let mut rng = unveil_shared::rng::stream(seed, 0xB007);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| {
+            let total: f64 = groups
+                .iter()
+                .map(|g| {
+                    let sum: f64 = (0..g.len()).map(|_| g[rng.random_range(0..g.len())]).sum();
+                    sum / g.len() as f64
+                })
+                .sum();
+            total / groups.len() as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * resamples as f64) as usize).min(resamples - 1)];
+    Some((at(0.025), at(0.975)))
+}
+
+/// `a − b` per sample (paired: the same samples in the same order).
+pub fn paired_differences(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_intervals_hold_the_mean_and_shrink_with_agreement() {
+        // Constant values: the interval is the value itself.
+        assert_eq!(bootstrap_ci(&[vec![2.5; 40]], 500, 1), Some((2.5, 2.5)));
+        // 0..99: mean 49.5, standard error ≈ 2.9, so the 95 % interval is about ±5.7.
+        let ramp: Vec<f64> = (0..100).map(f64::from).collect();
+        let (lo, hi) = bootstrap_ci(&[ramp.clone()], 2000, 7).unwrap();
+        assert!(lo < 49.5 && hi > 49.5, "({lo}, {hi})");
+        assert!((hi - lo - 11.3).abs() < 1.5, "width {}", hi - lo);
+        // Seeded: the same interval again; two groups average their means (49.5 and 0).
+        assert_eq!(bootstrap_ci(&[ramp.clone()], 2000, 7), Some((lo, hi)));
+        let (lo2, hi2) = bootstrap_ci(&[ramp.clone(), vec![0.0; 100]], 2000, 7).unwrap();
+        assert!(
+            lo2 < 24.75 && hi2 > 24.75 && hi2 - lo2 < hi - lo,
+            "({lo2}, {hi2})"
+        );
+        // Paired differences: a constant shift of 1 dB is exactly 1 dB, however noisy
+        // the samples themselves are.
+        let shifted: Vec<f64> = ramp.iter().map(|v| v + 1.0).collect();
+        let d = paired_differences(&shifted, &ramp);
+        assert_eq!(bootstrap_ci(&[d], 500, 3), Some((1.0, 1.0)));
+        // NaN samples are left out; a group with nothing left gives no interval.
+        assert_eq!(
+            bootstrap_ci(&[vec![f64::NAN, 3.0]], 100, 1),
+            Some((3.0, 3.0))
+        );
+        assert_eq!(bootstrap_ci(&[vec![f64::NAN]], 100, 1), None);
+        assert_eq!(bootstrap_ci(&[], 100, 1), None);
+    }
 
     #[test]
     fn psnr_hand_values() {
