@@ -175,6 +175,8 @@ pub fn context_window(
 pub struct RegionRestorer {
     scratch: RegionScratch,
     regions: Vec<Rect>,
+    /// `(window, region)` of each region this frame, when every region has a window.
+    windows: Vec<(Rect, Rect)>,
     /// The window (or the whole frame) cut from the input, and its mask.
     crop: ImageU8,
     crop_mask: Mask,
@@ -244,22 +246,21 @@ impl RegionRestorer {
             return Ok(&self.output);
         }
         let (mw, mh) = pipeline.model().size();
-        let windows = self.regions.len() <= MAX_REGIONS;
-        let mut fits = windows;
-        if windows {
+        self.windows.clear();
+        if self.regions.len() <= MAX_REGIONS {
             for region in &self.regions {
-                fits &= context_window(*region, w, h, mw.max(mh)).is_some();
+                match context_window(*region, w, h, mw.max(mh)) {
+                    Some(window) => self.windows.push((window, *region)),
+                    None => break,
+                }
             }
         }
-        if !fits {
+        if self.windows.len() < self.regions.len() {
             let whole = Rect { x: 0, y: 0, w, h };
             return self.pass(pipeline, frame, mask, whole, whole, (mw, mh));
         }
-        for k in 0..self.regions.len() {
-            let region = self.regions[k];
-            let Some(window) = context_window(region, w, h, mw.max(mh)) else {
-                continue;
-            };
+        for k in 0..self.windows.len() {
+            let (window, region) = self.windows[k];
             self.pass(pipeline, frame, mask, window, region, (mw, mh))?;
         }
         Ok(&self.output)

@@ -183,24 +183,13 @@ impl ImageU8 {
         (width, height): (usize, usize),
         out: &mut Self,
     ) -> Result<(), ImageError> {
-        if x + width > self.width || y + height > self.height {
-            return Err(ImageError::Crop {
-                x,
-                y,
-                width,
-                height,
-                image_w: self.width,
-                image_h: self.height,
-            });
-        }
-        let c = self.channels;
-        (out.width, out.height, out.channels) = (width, height, c);
-        out.data.clear();
-        for row in y..y + height {
-            let start = (row * self.width + x) * c;
-            out.data
-                .extend_from_slice(&self.data[start..start + width * c]);
-        }
+        crop_rows(
+            (&self.data, self.width, self.height, self.channels),
+            (x, y),
+            (width, height),
+            &mut out.data,
+        )?;
+        (out.width, out.height, out.channels) = (width, height, self.channels);
         Ok(())
     }
 
@@ -258,6 +247,39 @@ impl ImageU8 {
         }
         Ok(())
     }
+}
+
+/// The rows of the `width` × `height` rectangle at (`x`, `y`) of an interleaved
+/// `(data, w, h, channels)` buffer into `out` (cleared first, its allocation kept): the
+/// one crop behind [`ImageU8::crop_into`] and [`Mask::crop_into`].
+fn crop_rows(
+    (data, w, h, c): (&[u8], usize, usize, usize),
+    (x, y): (usize, usize),
+    (width, height): (usize, usize),
+    out: &mut Vec<u8>,
+) -> Result<(), ImageError> {
+    if x + width > w || y + height > h {
+        return Err(ImageError::Crop {
+            x,
+            y,
+            width,
+            height,
+            image_w: w,
+            image_h: h,
+        });
+    }
+    if data.len() != w * h * c {
+        return Err(ImageError::BufferSize {
+            expected: w * h * c,
+            actual: data.len(),
+        });
+    }
+    out.clear();
+    for row in y..y + height {
+        let start = (row * w + x) * c;
+        out.extend_from_slice(&data[start..start + width * c]);
+    }
+    Ok(())
 }
 
 /// Source taps and weight for output coordinate `o` under scale `s` (half-pixel centres).
@@ -426,22 +448,13 @@ impl Mask {
         (width, height): (usize, usize),
         out: &mut Self,
     ) -> Result<(), ImageError> {
-        if x + width > self.width || y + height > self.height {
-            return Err(ImageError::Crop {
-                x,
-                y,
-                width,
-                height,
-                image_w: self.width,
-                image_h: self.height,
-            });
-        }
+        crop_rows(
+            (&self.data, self.width, self.height, 1),
+            (x, y),
+            (width, height),
+            &mut out.data,
+        )?;
         (out.width, out.height) = (width, height);
-        out.data.clear();
-        for row in y..y + height {
-            let start = row * self.width + x;
-            out.data.extend_from_slice(&self.data[start..start + width]);
-        }
         Ok(())
     }
 

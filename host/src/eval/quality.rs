@@ -220,11 +220,14 @@ mod tests {
         assert_eq!(bootstrap_ci(&[vec![2.5; 40]], 500, 1), Some((2.5, 2.5)));
         // 0..99: mean 49.5, standard error ≈ 2.9, so the 95 % interval is about ±5.7.
         let ramp: Vec<f64> = (0..100).map(f64::from).collect();
-        let (lo, hi) = bootstrap_ci(&[ramp.clone()], 2000, 7).unwrap();
+        let (lo, hi) = bootstrap_ci(std::slice::from_ref(&ramp), 2000, 7).unwrap();
         assert!(lo < 49.5 && hi > 49.5, "({lo}, {hi})");
         assert!((hi - lo - 11.3).abs() < 1.5, "width {}", hi - lo);
         // Seeded: the same interval again; two groups average their means (49.5 and 0).
-        assert_eq!(bootstrap_ci(&[ramp.clone()], 2000, 7), Some((lo, hi)));
+        assert_eq!(
+            bootstrap_ci(std::slice::from_ref(&ramp), 2000, 7),
+            Some((lo, hi))
+        );
         let (lo2, hi2) = bootstrap_ci(&[ramp.clone(), vec![0.0; 100]], 2000, 7).unwrap();
         assert!(
             lo2 < 24.75 && hi2 > 24.75 && hi2 - lo2 < hi - lo,
