@@ -286,16 +286,26 @@ fn train_all_then_eval_stage2() {
     ] {
         assert_eq!(
             md.matches(peer).count(),
-            3,
-            "summary + one table per mode: {md}"
+            4,
+            "summary + intervals + one table per mode: {md}"
         );
     }
     assert!(
         md.contains("| method | rect | text | mean PSNR | mean SSIM |"),
         "{md}"
     );
-    // The model given twice: two rows in the summary and in each mode's table.
-    assert_eq!(md.matches("| G2 stage2 (texture) |").count(), 6, "{md}");
+    // The model given twice: two rows in the summary, the intervals and each mode's table,
+    // and its paired differences from Telea and from itself (exactly 0).
+    assert_eq!(md.matches("| G2 stage2 (texture) |").count(), 8, "{md}");
+    assert_eq!(
+        md.matches("| G2 stage2 (texture) − Telea |").count(),
+        2,
+        "{md}"
+    );
+    assert!(
+        md.contains("| G2 stage2 (texture) − G2 stage2 (texture) | [0.00, 0.00] |"),
+        "{md}"
+    );
     let csv = fs::read_to_string(report.join("eval_stage2.csv")).unwrap();
     assert_eq!(
         csv.lines().count(),
