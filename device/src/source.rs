@@ -185,28 +185,10 @@ pub fn save_rgb(path: &Path, img: &ImageU8) -> Result<(), SourceError> {
         format,
     )
     .map_err(encode_err)?;
-    write_atomic(path, bytes.get_ref())
-}
-
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
-    use std::io::Write;
-    let write_err = |source| SourceError::Write {
+    unveil_shared::files::write_atomic(path, bytes.get_ref()).map_err(|source| SourceError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(write_err)
+    })
 }
 
 /// Where each of `inputs` is restored to: `out/<stem>.png`. Checked before any work:

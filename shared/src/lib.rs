@@ -1,11 +1,13 @@
 //! Conventions the Unveil host (training) and device (inference) must agree on.
 //!
 //! Everything here is `no_std` + `alloc` so that a camera-side microcontroller can use the
-//! same types; the `std` feature only adds `std::error::Error` impls.
+//! same types; the `std` feature adds `std::error::Error` impls and atomic file writes.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod files;
 pub mod font;
 pub mod hole;
 pub mod image;

@@ -109,7 +109,7 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
                 r.iou,
                 r.one_pixel_reference
             );
-            std::fs::write(out.join("eval_silhouette.md"), &text)?;
+            unveil_shared::files::write_atomic(&out.join("eval_silhouette.md"), text.as_bytes())?;
             print!("{text}");
         }
         Network::Stage2 => {
@@ -174,8 +174,11 @@ pub(crate) fn write_eval(
     rows: &[Vec<unveil_shared::ImageU8>],
     size: usize,
 ) -> Result<()> {
-    std::fs::write(out.join(format!("{stem}.md")), markdown)?;
-    std::fs::write(out.join(format!("{stem}.csv")), csv)?;
+    for (ext, text) in [("md", markdown), ("csv", csv)] {
+        let path = out.join(format!("{stem}.{ext}"));
+        unveil_shared::files::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let grid = sheet::stack(&[sheet::header(titles, size), sheet::compose(rows)]);
     dataset::write_rgb8(&out.join(format!("{stem}.png")), &grid)?;
     print!("{markdown}");

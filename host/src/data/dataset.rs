@@ -187,13 +187,11 @@ pub fn synthesize(
 /// Write the manifest atomically (temporary file, then rename).
 pub fn write_manifest(dir: &Path, manifest: &DatasetManifest) -> Result<(), DatasetError> {
     let path = dir.join(MANIFEST_FILE);
-    let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
     let json = serde_json::to_vec_pretty(manifest).map_err(|source| DatasetError::Manifest {
         path: path.clone(),
         source,
     })?;
-    fs::write(&tmp, json).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))
+    unveil_shared::files::write_atomic(&path, &json).map_err(io_err(&path))
 }
 
 /// PNG settings: fast compression, since synthesis writes thousands of small files and

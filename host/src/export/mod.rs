@@ -266,7 +266,7 @@ pub fn write_folder(
         (Role::Stage2, STAGE2_FILE, &graphs.stage2),
     ] {
         let path = dir.join(file);
-        std::fs::write(&path, bytes).map_err(io_error(&path))?;
+        unveil_shared::files::write_atomic(&path, bytes).map_err(io_error(&path))?;
         models.push(ModelFile {
             role,
             file: file.to_string(),
@@ -291,9 +291,10 @@ pub fn write_folder(
     // The manifest last: a folder with a manifest is complete.
     let json = serde_json::to_string_pretty(&m).map_err(|e| ExportError::Json(e.to_string()))?;
     let json_path = dir.join(MANIFEST_JSON);
-    std::fs::write(&json_path, json + "\n").map_err(io_error(&json_path))?;
+    unveil_shared::files::write_atomic(&json_path, (json + "\n").as_bytes())
+        .map_err(io_error(&json_path))?;
     let bin_path = dir.join(MANIFEST_BIN);
-    std::fs::write(&bin_path, m.to_bytes()?).map_err(io_error(&bin_path))?;
+    unveil_shared::files::write_atomic(&bin_path, &m.to_bytes()?).map_err(io_error(&bin_path))?;
     Ok(m)
 }
 
