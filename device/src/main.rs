@@ -498,3 +498,46 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `unveil-device` command in the README's `sh` blocks parses as written
+    /// (`[optional]` parts included; `camera` only in a `--features camera` build).
+    #[test]
+    fn the_readme_commands_parse() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        let mut in_sh = false;
+        let mut checked = 0;
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_sh = line == "```sh";
+                continue;
+            }
+            let command = line.split(" #").next().unwrap_or_default().trim();
+            let Some(args) = [
+                "cargo run --release -p unveil-device -- ",
+                "./unveil-device ",
+            ]
+            .iter()
+            .find_map(|p| command.strip_prefix(p))
+            .filter(|_| in_sh) else {
+                continue;
+            };
+            if args.starts_with("camera") && !cfg!(feature = "camera") {
+                continue;
+            }
+            let words = args.split_whitespace().map(|w| w.trim_matches(['[', ']']));
+            if let Err(e) = Cli::try_parse_from(std::iter::once("unveil-device").chain(words)) {
+                panic!("`unveil-device {args}` does not parse: {e}");
+            }
+            checked += 1;
+        }
+        assert!(
+            checked >= 5,
+            "only {checked} device commands found in the README"
+        );
+    }
+}

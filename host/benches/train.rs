@@ -202,6 +202,7 @@ fn harness_throughput(network: Network, backend: BackendKind, steps: usize) -> f
             source(),
             backend,
             resume,
+            None,
             Progress::Quiet,
         )
         .expect("train")

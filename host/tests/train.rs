@@ -12,7 +12,7 @@ use unveil_host::data::SampleSource;
 use unveil_host::train::harness::{
     self, HarnessError, Network, Preset, Progress, RunConfig, METRICS_FILE, MODEL_FILE,
 };
-use unveil_host::train::{load_model, BackendKind, CheckpointError, TrainConfig};
+use unveil_host::train::{load_model, BackendKind, CheckpointError, LrSchedule, TrainConfig};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
 fn config(network: Network, steps: usize, batch: usize) -> RunConfig {
@@ -97,6 +97,7 @@ fn run(cfg: &RunConfig, dir: &Path, resume: bool) -> Result<harness::RunOutcome,
         source(32),
         BackendKind::Flex,
         resume,
+        None,
         Progress::Quiet,
     )
 }
@@ -138,6 +139,44 @@ fn resume_continues_bit_exactly() {
     assert!(split.join("loss.png").is_file());
 }
 
+/// `--stop-at` cuts a session short on the full run's schedule: stopping at 3 of 6 and
+/// resuming gives the straight run, also when the learning rate moves every step.
+#[test]
+fn stop_at_then_resume_is_the_straight_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (straight, cut) = (tmp.path().join("straight"), tmp.path().join("cut"));
+    let mut cfg = config(Network::Stage1, 6, 2);
+    cfg.train.schedule = LrSchedule::Cosine {
+        warmup: 1,
+        horizon: 6,
+        floor: 0.05,
+    };
+    let go = |dir: &Path, resume, stop_at| {
+        harness::run(
+            &cfg,
+            dir,
+            source(32),
+            BackendKind::Flex,
+            resume,
+            stop_at,
+            Progress::Quiet,
+        )
+    };
+    go(&straight, false, None).unwrap();
+    let first = go(&cut, false, Some(3)).unwrap();
+    assert_eq!((first.step, first.rows.len()), (3, 3));
+    assert_eq!(harness::steps_done(&cut), 3, "a checkpoint at the cut");
+    let second = go(&cut, true, None).unwrap();
+    assert_eq!(second.rows.len(), 3);
+    for file in [METRICS_FILE, harness::RUN_FILE] {
+        assert_eq!(
+            fs::read_to_string(straight.join(file)).unwrap(),
+            fs::read_to_string(cut.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
 #[test]
 fn extractor_loss_halves_on_tiny() {
     let tmp = tempfile::tempdir().unwrap();
@@ -147,6 +186,7 @@ fn extractor_loss_halves_on_tiny() {
         source(256),
         BackendKind::Flex,
         false,
+        None,
         Progress::Quiet,
     )
     .unwrap();

@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use unveil_host::data::synth::{load_backgrounds, load_obj, SubjectSource, SynthConfig};
 
 pub(crate) mod demo;
+#[cfg(test)]
+mod doc_commands;
 pub(crate) mod eval;
 pub(crate) mod export;
 pub(crate) mod label;

@@ -77,6 +77,11 @@ pub(crate) struct TrainArgs {
     /// Warm-up steps of the cosine schedule (default: a tenth of the steps, at most 100).
     #[arg(long)]
     pub(crate) warmup: Option<usize>,
+    /// Step at which the cosine schedule reaches its floor (default: --steps). A run whose
+    /// --steps ends before it stops on a still-high rate, and a resume with a new --steps
+    /// leaves it where it is.
+    #[arg(long, value_name = "STEP", value_parser = count_in(1, 100_000_000))]
+    pub(crate) horizon: Option<usize>,
     /// Final rate of the cosine schedule, as a fraction of --lr.
     #[arg(long, default_value_t = 0.05, value_parser = fraction)]
     pub(crate) lr_floor: f64,
@@ -141,6 +146,10 @@ pub(crate) struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub(crate) resume: bool,
+    /// Stop this session at step N with a checkpoint, keeping the schedule of the full
+    /// --steps: a later --resume continues as if uninterrupted (one network only).
+    #[arg(long, value_name = "N", value_parser = count_in(1, 100_000_000))]
+    pub(crate) stop_at: Option<usize>,
 }
 
 pub(crate) fn cmd_train(args: &TrainArgs) -> Result<()> {
@@ -158,6 +167,10 @@ pub(crate) fn cmd_train(args: &TrainArgs) -> Result<()> {
             anyhow::ensure!(
                 args.width.is_none(),
                 "--width sets one network's width; train the networks one by one to use it"
+            );
+            anyhow::ensure!(
+                args.stop_at.is_none(),
+                "--stop-at cuts one network's run; train the networks one by one to use it"
             );
             let root = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
             for network in Network::ALL {
@@ -184,7 +197,13 @@ fn default_steps(args: &TrainArgs) -> usize {
 fn schedule(args: &TrainArgs, steps: usize) -> LrSchedule {
     match args.schedule {
         ScheduleKind::Constant => LrSchedule::Constant,
-        ScheduleKind::Cosine => LrSchedule::cosine(steps, args.warmup, args.lr_floor),
+        ScheduleKind::Cosine => {
+            let mut cosine = LrSchedule::cosine(steps, args.warmup, args.lr_floor);
+            if let (LrSchedule::Cosine { horizon, .. }, Some(h)) = (&mut cosine, args.horizon) {
+                *horizon = h;
+            }
+            cosine
+        }
     }
 }
 
@@ -199,6 +218,42 @@ pub(crate) fn train_one(
     let size = args.preset.image_size();
     let source =
         SampleSource::folder_or_generated(args.data.as_deref(), size, args.seed, args.samples)?;
+    let config = run_config(args, network, out, root, resume)?;
+    let steps = config.steps;
+    let start = Instant::now();
+    let outcome = harness::run(
+        &config,
+        out,
+        source,
+        args.backend,
+        resume,
+        args.stop_at,
+        Progress::Bar,
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    let done = outcome.rows.len();
+    println!(
+        "{}: step {} of {steps} in {} ({done} steps this run, {:.2} samples/s); metrics in {}",
+        network.name(),
+        outcome.step,
+        out.display(),
+        (done * args.batch) as f64 / secs.max(1e-9),
+        out.join(harness::METRICS_FILE).display()
+    );
+    Ok(())
+}
+
+/// The run configuration `args` ask for (what a new run writes to its run.json; a resume
+/// keeps the saved one). Kept apart from the training so a test can check that the
+/// recipe in models/regenerate.sh gives the committed run.json files.
+pub(crate) fn run_config(
+    args: &TrainArgs,
+    network: Network,
+    out: &Path,
+    root: &Path,
+    resume: bool,
+) -> Result<RunConfig> {
+    let size = args.preset.image_size();
     let data = match &args.data {
         Some(dir) => dir.display().to_string(),
         None => format!(
@@ -274,17 +329,5 @@ pub(crate) fn train_one(
                 .unwrap_or_else(|| root.join("silhouette")),
         );
     }
-    let start = Instant::now();
-    let outcome = harness::run(&config, out, source, args.backend, resume, Progress::Bar)?;
-    let secs = start.elapsed().as_secs_f64();
-    let done = outcome.rows.len();
-    println!(
-        "{}: step {} of {steps} in {} ({done} steps this run, {:.2} samples/s); metrics in {}",
-        network.name(),
-        outcome.step,
-        out.display(),
-        (done * args.batch) as f64 / secs.max(1e-9),
-        out.join(harness::METRICS_FILE).display()
-    );
-    Ok(())
+    Ok(config)
 }

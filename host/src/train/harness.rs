@@ -365,9 +365,7 @@ fn fill_added_fields(value: &mut serde_json::Value) {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    unveil_shared::files::write_atomic(path, bytes).map_err(io(path))
 }
 
 /// Files under `dir` (recursively), as `/`-separated relative names, sorted.
@@ -581,12 +579,16 @@ fn write_run_config(dir: &Path, config: &RunConfig) -> Result<(), HarnessError> 
 
 /// Start a new run (`resume == false`; the folder must not hold one) or continue the run
 /// in `dir` up to its `steps`. `source` supplies the samples, `backend` the device.
+/// `stop_at` ends this session early, with a checkpoint, at that step: the schedule
+/// still aims at `steps`, so a later `--resume` continues exactly as if nothing had
+/// stopped (long runs trained in slices, or a recipe cut where a shipped model was taken).
 pub fn run(
     config: &RunConfig,
     dir: &Path,
     source: SampleSource,
     backend: BackendKind,
     resume: bool,
+    stop_at: Option<usize>,
     progress: Progress,
 ) -> Result<RunOutcome, HarnessError> {
     let config = if resume {
@@ -645,7 +647,7 @@ pub fn run(
                     Ok(vec![bce_with_logits(m.try_forward(b.input)?, b.target)])
                 },
             };
-            drive(&config, dir, &loader, learner, progress)
+            drive(&config, dir, &loader, learner, stop_at, progress)
         }
         Network::Extractor | Network::Stage1 => {
             let template = seeded_init(config.stage1.init(&device), seed);
@@ -662,7 +664,7 @@ pub fn run(
                     Ok(vec![l.total, l.part, l.uv, l.albedo])
                 },
             };
-            drive(&config, dir, &loader, learner, progress)
+            drive(&config, dir, &loader, learner, stop_at, progress)
         }
         Network::Stage2 => {
             let (g1, s) = frozen_networks(&config, &device)?;
@@ -686,7 +688,7 @@ pub fn run(
                     condition,
                 ),
             };
-            drive(&config, dir, &loader, learner, progress)
+            drive(&config, dir, &loader, learner, stop_at, progress)
         }
     }
 }
@@ -812,9 +814,11 @@ fn drive(
     dir: &Path,
     loader: &Loader,
     mut learner: impl Stepper,
+    stop_at: Option<usize>,
     progress: Progress,
 ) -> Result<RunOutcome, HarnessError> {
     let names = config.network.loss_names();
+    let end = stop_at.map_or(config.steps, |s| s.min(config.steps));
     // The checkpoint's own copy holds every row up to its step, even when a kill came
     // before the run folder's copy was rewritten.
     let saved = checkpoint_to_resume(dir)
@@ -843,14 +847,13 @@ fn drive(
     // thread while step k trains, so data costs no step time where a core is free.
     std::thread::scope(|scope| -> Result<(), HarnessError> {
         let prefetch = |k: usize| scope.spawn(move || loader.prepare(k, batch_size));
-        let mut next =
-            (learner.steps_done() < config.steps).then(|| prefetch(learner.steps_done()));
+        let mut next = (learner.steps_done() < end).then(|| prefetch(learner.steps_done()));
         while let Some(pending) = next.take() {
             let batch = pending
                 .join()
                 .map_err(|_| HarnessError::DataThread)??
                 .to_device(&device);
-            if learner.steps_done() + 1 < config.steps {
+            if learner.steps_done() + 1 < end {
                 next = Some(prefetch(learner.steps_done() + 1));
             }
             let values = learner.learn(batch)?;
@@ -875,7 +878,7 @@ fn drive(
                     .collect::<Vec<_>>()
                     .join("  "),
             );
-            if step.is_multiple_of(every) || step == config.steps {
+            if step.is_multiple_of(every) || step == end {
                 let metrics = metrics_text(names, &rows);
                 save_checkpoint(&learner, dir, metrics.as_bytes())?;
                 write_atomic(&dir.join(METRICS_FILE), metrics.as_bytes())?;
