@@ -23,7 +23,7 @@ use unveil_shared::{rng, ImageError, Mask, Normalisation};
 
 use crate::data::dataset::{Dataset, DatasetError};
 use crate::data::synth::{render_sample, Sample, SynthConfig, SynthError};
-use crate::train::{Batch, BatchSource, TrainError};
+use crate::train::Batch;
 
 /// Why a batch could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -353,26 +353,6 @@ impl Task {
                 target: b.texture,
             },
         })
-    }
-}
-
-/// A [`Loader`] read in order from step `step` on, for one [`Task`].
-pub struct TaskStream<'a> {
-    pub loader: &'a Loader,
-    pub task: Task,
-    pub step: usize,
-}
-
-impl BatchSource for TaskStream<'_> {
-    fn next_batch(&mut self, batch_size: usize, device: &Device) -> Result<Batch, TrainError> {
-        let b = self
-            .loader
-            .batch(self.step, batch_size, device)
-            .map_err(|e| TrainError::Data(e.to_string()))?;
-        self.step += 1;
-        self.task
-            .pick(b)
-            .map_err(|e| TrainError::Data(e.to_string()))
     }
 }
 

@@ -24,10 +24,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord}
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 
-use crate::losses::{bce_with_logits, LossShapeError, Stage1LossConfig};
-use crate::nets::blocks::seeded_init;
-use crate::nets::silhouette::{Silhouette, SilhouetteConfig};
-use crate::nets::stage1::{Stage1Config, Stage1Net};
+use crate::losses::LossShapeError;
 use crate::nets::ShapeError;
 
 /// File names inside a checkpoint directory.
@@ -238,12 +235,6 @@ pub struct Batch {
     pub target: Tensor<4>,
 }
 
-/// A stream of training batches.
-pub trait BatchSource {
-    /// The next batch of `batch_size` samples on `device`.
-    fn next_batch(&mut self, batch_size: usize, device: &Device) -> Result<Batch, TrainError>;
-}
-
 /// Model + optimizer + step counter: the whole resumable training state (apart from the
 /// data stream's position, which the caller owns).
 #[derive(Clone)]
@@ -267,24 +258,6 @@ impl<M: Module> Trainer<M> {
             step: 0,
             config,
         }
-    }
-
-    /// Do `steps` updates. `loss_fn(model, batch)` returns the scalar loss `[1]`.
-    /// Returns the loss of each step (before its update).
-    pub fn run(
-        &mut self,
-        steps: usize,
-        source: &mut impl BatchSource,
-        mut loss_fn: impl FnMut(&M, Batch) -> Result<Tensor<1>, TrainError>,
-    ) -> Result<Vec<f32>, TrainError> {
-        let device = self.device();
-        let mut history = Vec::with_capacity(steps);
-        for _ in 0..steps {
-            let batch = source.next_batch(self.config.batch_size, &device)?;
-            let losses = self.step(batch, |m, b| Ok(vec![loss_fn(m, b)?]))?;
-            history.push(losses[0]);
-        }
-        Ok(history)
     }
 
     /// The device the model lives on.
@@ -394,60 +367,16 @@ impl<M: Module> Trainer<M> {
     }
 }
 
-/// Train G1 from scratch for `steps` steps: [`seeded_init`] on `device` (autodiff added),
-/// stage-1 loss ([`Stage1LossConfig`]) of G1(`batch.input`) against the texture map
-/// `batch.target`. Returns the trainer (for more steps or a checkpoint) and the loss history.
-pub fn train_stage1(
-    model_config: &Stage1Config,
-    loss_config: &Stage1LossConfig,
-    config: TrainConfig,
-    steps: usize,
-    source: &mut impl BatchSource,
-    device: &Device,
-) -> Result<(Trainer<Stage1Net>, Vec<f32>), TrainError> {
-    let device = device.clone().autodiff();
-    let model = seeded_init(model_config.init(&device), config.seed);
-    let mut trainer = Trainer::new(model, config);
-    let history = trainer.run(steps, source, |model, batch| {
-        let out = model.try_forward(batch.input)?;
-        Ok(loss_config.forward(&out, batch.target)?.total)
-    })?;
-    Ok((trainer, history))
-}
-
-/// Train the silhouette network S from scratch: BCE with logits of S(`batch.input`)
-/// against the mask `batch.target` (`[B, 1, H, W]`).
-pub fn train_silhouette(
-    model_config: &SilhouetteConfig,
-    config: TrainConfig,
-    steps: usize,
-    source: &mut impl BatchSource,
-    device: &Device,
-) -> Result<(Trainer<Silhouette>, Vec<f32>), TrainError> {
-    let device = device.clone().autodiff();
-    let model = seeded_init(model_config.init(&device), config.seed);
-    let mut trainer = Trainer::new(model, config);
-    let history = trainer.run(steps, source, |model, batch| {
-        let logits = model.try_forward(batch.input)?;
-        if logits.dims() != batch.target.dims() {
-            return Err(LossShapeError::Mismatch {
-                what: "silhouette target",
-                expected: logits.dims().to_vec(),
-                actual: batch.target.dims().to_vec(),
-            }
-            .into());
-        }
-        Ok(bce_with_logits(logits, batch.target))
-    })?;
-    Ok((trainer, history))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::synth::SynthConfig;
-    use crate::data::{Loader, SampleSource, Task, TaskStream};
+    use crate::data::{Loader, SampleSource, Task};
+    use crate::losses::{bce_with_logits, Stage1LossConfig};
+    use crate::nets::blocks::seeded_init;
     use crate::nets::silhouette::silhouette_iou;
+    use crate::nets::silhouette::{Silhouette, SilhouetteConfig};
+    use crate::nets::stage1::{Stage1Config, Stage1Net};
     use unveil_shared::hole::HoleInput;
     use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
@@ -482,13 +411,56 @@ mod tests {
         Loader::new(source, OcclusionSpec::new(OcclusionMode::Mixed), seed).unwrap()
     }
 
-    fn stream(l: &Loader, task: Task) -> TaskStream<'_> {
-        TaskStream {
-            loader: l,
-            task,
-            step: 0,
-        }
+    /// `n` updates of `t` on `task`'s batches `from..from + n` of `l` (the harness's
+    /// order); the loss of each step.
+    fn train<M: Module>(
+        t: &mut Trainer<M>,
+        n: usize,
+        l: &Loader,
+        task: Task,
+        from: usize,
+        loss: impl Fn(&M, Batch) -> Result<Tensor<1>, TrainError>,
+    ) -> Vec<f32> {
+        let dev = t.device();
+        (from..from + n)
+            .map(|k| {
+                let b = task.pick(l.batch(k, t.config.batch_size, &dev).unwrap());
+                t.step(b.unwrap(), |m, b| Ok(vec![loss(m, b)?])).unwrap()[0]
+            })
+            .collect()
     }
+
+    /// A fresh trainer of `model` seeded as the harness seeds it, on the autodiff device.
+    fn fresh<M: Module>(model: impl FnOnce(&Device) -> M, config: TrainConfig) -> Trainer<M> {
+        let model = seeded_init(model(&device().autodiff()), config.seed);
+        Trainer::new(model, config)
+    }
+
+    /// G1's training loss: the stage-1 loss of G1(input) against the texture map.
+    fn g1_loss(m: &Stage1Net, b: Batch) -> Result<Tensor<1>, TrainError> {
+        Ok(Stage1LossConfig::new()
+            .forward(&m.try_forward(b.input)?, b.target)?
+            .total)
+    }
+
+    /// S's training loss: BCE with logits against the mask.
+    fn s_loss(m: &Silhouette, b: Batch) -> Result<Tensor<1>, TrainError> {
+        Ok(bce_with_logits(m.try_forward(b.input)?, b.target))
+    }
+
+    /// `steps` updates of a fresh tiny G1 on the method's input; its loss history.
+    fn train_g1(config: TrainConfig, steps: usize, l: &Loader) -> Vec<f32> {
+        let mut t = fresh(|d| Stage1Config::tiny().init(d), config);
+        train(
+            &mut t,
+            steps,
+            l,
+            Task::Stage1(HoleInput::Absent),
+            0,
+            g1_loss,
+        )
+    }
+
     use crate::test_util::{device, param_values, scalar};
 
     fn mean(xs: &[f32]) -> f32 {
@@ -502,15 +474,7 @@ mod tests {
     fn stage1_loss_halves() {
         let t0 = std::time::Instant::now();
         let steps = 200;
-        let (_, hist) = train_stage1(
-            &Stage1Config::tiny(),
-            &Stage1LossConfig::new(),
-            TrainConfig::new(),
-            steps,
-            &mut stream(&loader(SIZE, 1), Task::Stage1(HoleInput::Absent)),
-            &device(),
-        )
-        .unwrap();
+        let hist = train_g1(TrainConfig::new(), steps, &loader(SIZE, 1));
         let first = mean(&hist[..10]);
         let last = mean(&hist[hist.len() - 10..]);
         eprintln!(
@@ -524,14 +488,15 @@ mod tests {
     fn silhouette_loss_halves_and_iou_is_high() {
         let t0 = std::time::Instant::now();
         let steps = 300;
-        let (trainer, hist) = train_silhouette(
-            &SilhouetteConfig::tiny(),
-            TrainConfig::new(),
+        let mut trainer = fresh(|d| SilhouetteConfig::tiny().init(d), TrainConfig::new());
+        let hist = train(
+            &mut trainer,
             steps,
-            &mut stream(&loader(SIZE, 2), Task::Silhouette),
-            &device(),
-        )
-        .unwrap();
+            &loader(SIZE, 2),
+            Task::Silhouette,
+            0,
+            s_loss,
+        );
         let first = mean(&hist[..10]);
         let last = mean(&hist[hist.len() - 10..]);
         let model = trainer.model.valid();
@@ -561,17 +526,14 @@ mod tests {
             .with_batch_size(2)
             .with_schedule(schedule);
         let data = loader(16, 5);
-        let mut source = stream(&data, Task::Silhouette);
         let dev = device().autodiff();
         let model = seeded_init(SilhouetteConfig::tiny().init(&dev), config.seed);
         let start = param_values(&model);
         let mut trainer = Trainer::new(model, config);
+        let mut done = 0;
         let mut run = |n| {
-            trainer
-                .run(n, &mut source, |m, b| {
-                    Ok(bce_with_logits(m.try_forward(b.input)?, b.target))
-                })
-                .unwrap();
+            train(&mut trainer, n, &data, Task::Silhouette, done, s_loss);
+            done += n;
             param_values(&trainer.model)
         };
         let after_one = run(1);
@@ -581,34 +543,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_history_bit_exact() {
-        let run = || {
-            train_stage1(
-                &Stage1Config::tiny(),
-                &Stage1LossConfig::new(),
-                TrainConfig::new().with_batch_size(2),
-                5,
-                &mut stream(&loader(16, 5), Task::Stage1(HoleInput::Absent)),
-                &device(),
-            )
-            .unwrap()
-            .1
-        };
+        let run = || train_g1(TrainConfig::new().with_batch_size(2), 5, &loader(16, 5));
         let a = run();
         let b = run();
         assert_eq!(
             a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
-        let c = train_stage1(
-            &Stage1Config::tiny(),
-            &Stage1LossConfig::new(),
+        let c = train_g1(
             TrainConfig::new().with_batch_size(2).with_seed(43),
             1,
-            &mut stream(&loader(16, 5), Task::Stage1(HoleInput::Absent)),
-            &device(),
-        )
-        .unwrap()
-        .1;
+            &loader(16, 5),
+        );
         assert_ne!(a[0], c[0], "a different seed must give different weights");
     }
 
@@ -700,29 +646,22 @@ mod tests {
     #[test]
     fn resume_is_bit_exact() {
         // 6 straight steps vs 3 steps, save, resume in a fresh trainer, 3 more steps.
-        let cfg = || TrainConfig::new().with_batch_size(2);
-        let loss_cfg = Stage1LossConfig::new();
-        let loss_fn = |m: &Stage1Net, b: Batch| -> Result<Tensor<1>, TrainError> {
-            Ok(loss_cfg.forward(&m.forward(b.input), b.target)?.total)
-        };
-        let init = |seed: u64| seeded_init(Stage1Config::tiny().init(&device().autodiff()), seed);
+        let cfg = || TrainConfig::new().with_batch_size(2).with_seed(21);
+        let g1 = |d: &Device| Stage1Config::tiny().init(d);
+        let (l, task) = (loader(16, 9), Task::Stage1(HoleInput::Absent));
+        let mut straight = fresh(g1, cfg());
+        let full = train(&mut straight, 6, &l, task, 0, g1_loss);
 
-        let mut straight = Trainer::new(init(21), cfg());
-        let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
-        let full = straight.run(6, &mut data, loss_fn).unwrap();
-
-        let mut first = Trainer::new(init(21), cfg());
-        let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
-        let mut part = first.run(3, &mut data, loss_fn).unwrap();
+        let mut first = fresh(g1, cfg());
+        let mut part = train(&mut first, 3, &l, task, 0, g1_loss);
         let dir = tempfile::tempdir().unwrap();
         first.save(dir.path()).unwrap();
         drop(first);
 
-        let mut resumed = Trainer::resume(init(99), cfg(), dir.path()).unwrap();
+        let other = seeded_init(g1(&device().autodiff()), 99);
+        let mut resumed = Trainer::resume(other, cfg(), dir.path()).unwrap();
         assert_eq!(resumed.step, 3);
-        part.extend(resumed.run(3, &mut data, loss_fn).unwrap());
+        part.extend(train(&mut resumed, 3, &l, task, 3, g1_loss));
         assert_eq!(
             full.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             part.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -741,23 +680,15 @@ mod tests {
     fn resume_without_optimizer_state_differs() {
         // Control for `resume_is_bit_exact`: a fresh Adam after the reload changes the loss,
         // so that test can tell whether the moments were restored.
-        let cfg = || TrainConfig::new().with_batch_size(2);
-        let loss_cfg = Stage1LossConfig::new();
-        let loss_fn = |m: &Stage1Net, b: Batch| -> Result<Tensor<1>, TrainError> {
-            Ok(loss_cfg.forward(&m.forward(b.input), b.target)?.total)
-        };
-        let init = || seeded_init(Stage1Config::tiny().init(&device().autodiff()), 21);
-        let mut straight = Trainer::new(init(), cfg());
-        let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
-        let full = straight.run(6, &mut data, loss_fn).unwrap();
+        let cfg = || TrainConfig::new().with_batch_size(2).with_seed(21);
+        let g1 = |d: &Device| Stage1Config::tiny().init(d);
+        let (l, task) = (loader(16, 9), Task::Stage1(HoleInput::Absent));
+        let full = train(&mut fresh(g1, cfg()), 6, &l, task, 0, g1_loss);
 
-        let mut first = Trainer::new(init(), cfg());
-        let l = loader(16, 9);
-        let mut data = stream(&l, Task::Stage1(HoleInput::Absent));
-        first.run(3, &mut data, loss_fn).unwrap();
+        let mut first = fresh(g1, cfg());
+        train(&mut first, 3, &l, task, 0, g1_loss);
         let mut no_state = Trainer::new(first.model.clone(), cfg());
-        let rest = no_state.run(3, &mut data, loss_fn).unwrap();
+        let rest = train(&mut no_state, 3, &l, task, 3, g1_loss);
         assert_eq!(
             rest[0].to_bits(),
             full[3].to_bits(),
@@ -773,12 +704,7 @@ mod tests {
     /// A checkpoint of S after one tiny step, for the resume-rejection tests.
     fn silhouette_checkpoint(cfg: &TrainConfig, dev: &Device) -> tempfile::TempDir {
         let mut s = Trainer::new(SilhouetteConfig::tiny().init(dev), cfg.clone());
-        let l = loader(16, 1);
-        let mut data = stream(&l, Task::Silhouette);
-        s.run(1, &mut data, |m, b| {
-            Ok(bce_with_logits(m.forward(b.input), b.target))
-        })
-        .unwrap();
+        train(&mut s, 1, &loader(16, 1), Task::Silhouette, 0, s_loss);
         let dir = tempfile::tempdir().unwrap();
         s.save(dir.path()).unwrap();
         dir
