@@ -1,4 +1,5 @@
-//! The hole-aware network input, built the same way by the trainer and the camera.
+//! The hole-aware network input, built the same way by the trainer and the camera (a step
+//! beyond the method's text: `docs/method.md`, "Where we go beyond the text").
 //!
 //! A network that is not told where the hole is can only guess it from the pixels, and
 //! then smooths everything (measured: the patent-literal G2 scored like a blur of its

@@ -4,7 +4,8 @@
 //! L5 teaches the background decoder what lies *behind* the subject. Where a window of the
 //! clean image contains no subject pixels it is its own target; where it does, the target
 //! is the nearest window that contains none. The index depends only on the subject mask,
-//! so it is computed once per sample, here, on integers.
+//! so it is computed once per sample, here, on integers. (The method's L5 and our reading
+//! of it: `docs/method.md`, "The losses".)
 
 use alloc::vec::Vec;
 

@@ -1,4 +1,5 @@
 //! Losses and distances: stage 1 (G1), the silhouette network, and stage 2 (G2 and D).
+//! L1–L5 against the method's paragraphs: `docs/method.md`, "The losses".
 //!
 //! ## Which "L2" is which
 //!

@@ -1,4 +1,5 @@
-//! Silhouette network S: image → subject silhouette logit.
+//! Silhouette network S: image → subject silhouette logit (its role in L4:
+//! `docs/method.md`, "The losses").
 //!
 //! Trained on synthetic masks before stage 2, then frozen. Stage 2's L4 compares
 //! `S.features(y_f)` with `S.features(x)`: the activation of the conv layer a third of the

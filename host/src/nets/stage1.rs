@@ -1,4 +1,5 @@
-//! Stage 1 network G1: partially occluded image → estimated (amodal) texture map.
+//! Stage 1 network G1: partially occluded image → estimated (amodal) texture map
+//! (the method's reading: `docs/method.md`, "Stage 1: G1").
 //!
 //! A small U-Net built from [`crate::nets::blocks`]. The same architecture, as a separate
 //! instance, is the *extraction network* (unoccluded image → texture map) that labels

@@ -1,5 +1,7 @@
 //! Stage 2: the restoration generator G2 (split latent, two decoders, compositor); its
-//! adversary is [`super::discriminator`].
+//! adversary is [`super::discriminator`]. How this maps to the method's Fig. 3, and the
+//! decisions it leaves open (channel split, alpha matte, residual decoders):
+//! `docs/method.md`, "Stage 2: G2".
 //!
 //! G2 takes the occluded image concatenated with a *condition* (the texture map from the
 //! frozen G1, or an ablation: a 2D silhouette, or nothing; see [`Condition`]):

@@ -1,7 +1,7 @@
 //! Occlusion generator: makes the *partially occluded images* both training stages take as
 //! input (the method's terms, KR 10-2023-0036213), plus other occluder families (boxes,
 //! brush strokes, text, objects) so that the networks also learn to see through occluders
-//! the method allows.
+//! the method allows (`docs/method.md`, "Data and ground truth").
 //!
 //! The output is a pure function of (image, subject mask, spec, seed): a training sample can
 //! be regenerated exactly from its seed, and host and device make identical occlusions. The

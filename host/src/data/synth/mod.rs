@@ -1,7 +1,9 @@
 //! Procedural articulated subjects rendered with exact texture-map ground truth.
 //!
 //! A sample is rendered by a software rasteriser, so the IUV coordinates and albedo of
-//! every subject pixel are known exactly — no 3D fitting is needed for the ground truth.
+//! every subject pixel are known exactly — no 3D fitting is needed for the ground truth
+//! (why this stands in for the method's extraction model: `docs/method.md`, "Data and
+//! ground truth").
 
 use std::cell::RefCell;
 use std::path::PathBuf;
