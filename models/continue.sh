@@ -1,14 +1,20 @@
 #!/bin/sh
 # Continue the long training of the hole-aware chain from the checkpoints committed in
 # models/runs (bit-exact: the same weights an uninterrupted run would reach). Run from
-# the repository root; it trains in runs/ (ignored by git), so copy the folders back
-# into models/runs to commit a later state.
-#   STEPS  target step of G2 (default 9500: the run was annealed from step 4850 to 7500,
-#          then restarted warm towards 9500; a larger STEPS moves the cosine's end again)
+# the repository root; it trains in runs/ (ignored by git), so copy runs/stage2 back
+# into models/runs/stage2-next to commit a later state.
+#   STEPS  target step of G2 (default 15000: annealed from step 4850 to 7500, restarted
+#          warm to 9500 (shipped), then restarted towards 15000; another STEPS moves the
+#          cosine's end again)
 set -eu
 unveil() { cargo run --release -q -p unveil-host -- "$@"; }
 mkdir -p runs
-for r in silhouette stage1 stage2; do
+for r in silhouette stage1; do
   [ -d runs/$r ] || cp -r models/runs/$r runs/$r
 done
-nice unveil train stage2 --resume --steps "${STEPS:-9500}" --out runs/stage2
+# stage2 is the state the shipped models were exported from; stage2-next, when present,
+# is the cycle that continues it.
+src=models/runs/stage2
+[ -d models/runs/stage2-next ] && src=models/runs/stage2-next
+[ -d runs/stage2 ] || cp -r "$src" runs/stage2
+nice unveil train stage2 --resume --steps "${STEPS:-15000}" --out runs/stage2

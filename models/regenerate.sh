@@ -2,8 +2,9 @@
 # Regenerate the shipped models the way they were made, from scratch: the `default`
 # preset (128x128, seed 42, samples rendered on the fly), hole-aware G1 and G2 (Telea
 # pre-fill + hole plane), every occlusion mode (`mixed`). S and G1 stop before the end of
-# their cosine (--horizon); G2 ran 4850 steps of a 30000-step cosine, then was annealed to
-# step 7500 (the resume moves the cosine's end). The committed checkpoints in models/runs
+# their cosine (--horizon); G2 ran 4850 steps of a 30000-step cosine, was annealed to step
+# 7500 (the resume moves the cosine's end), then restarted warm to a cosine ending at 9500,
+# where the shipped models were exported. The committed checkpoints in models/runs
 # are these runs' last states (continue G2 with models/continue.sh). A test checks that
 # these commands give the committed run.json files.
 # Training on this 2-core CPU takes hours; the exports take minutes.
@@ -18,6 +19,7 @@ unveil train stage2 --preset default --seed 42 --steps 30000 --stop-at 4850 --wa
     --hole telea --condition texture --occlusion mixed --w-hidden 5 --checkpoint-every 25 \
     --stage1 runs/stage1 --silhouette runs/silhouette --out runs/stage2
 unveil train stage2 --resume --steps 7500 --out runs/stage2
+unveil train stage2 --resume --steps 9500 --out runs/stage2
 unveil export --stage2 runs/stage2 --out models/default-f32
 unveil export --stage2 runs/stage2 --int8 --samples 64 --seed 2000003 --range minmax --out models/default
 unveil inspect models/default
