@@ -74,7 +74,7 @@ pub(crate) struct TrainArgs {
     /// cosine's end to it.
     #[arg(long, default_value = "cosine")]
     pub(crate) schedule: ScheduleKind,
-    /// Warm-up steps of the cosine schedule (default: a tenth of the steps, at most 100).
+    /// Warm-up steps of the cosine schedule (default: a tenth of its length, at most 100).
     #[arg(long)]
     pub(crate) warmup: Option<usize>,
     /// Step at which the cosine schedule reaches its floor (default: --steps). A run whose
@@ -198,11 +198,7 @@ fn schedule(args: &TrainArgs, steps: usize) -> LrSchedule {
     match args.schedule {
         ScheduleKind::Constant => LrSchedule::Constant,
         ScheduleKind::Cosine => {
-            let mut cosine = LrSchedule::cosine(steps, args.warmup, args.lr_floor);
-            if let (LrSchedule::Cosine { horizon, .. }, Some(h)) = (&mut cosine, args.horizon) {
-                *horizon = h;
-            }
-            cosine
+            LrSchedule::cosine(args.horizon.unwrap_or(steps), args.warmup, args.lr_floor)
         }
     }
 }
