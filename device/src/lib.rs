@@ -1,6 +1,7 @@
 //! Unveil device runtime: the camera-side half of the product.
 //!
-//! A verified model folder ([`model`]) runs as a [`pipeline`] of two tract plans; frames come
+//! A verified model folder ([`model`], f32 or int8 as [`precision`] picks) runs as a
+//! [`pipeline`] of two tract plans; frames come
 //! from image files ([`source`]) or a camera over the framed link ([`serve`], on a
 //! [`transport`]), pass a bounded drop-oldest [`queue`] and are guarded by a [`watchdog`].
 //! [`sensor`] programs the camera sensor itself over `embedded-hal` (the driver is the
@@ -17,6 +18,7 @@ pub mod latency;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;
+pub mod precision;
 pub mod queue;
 pub mod region;
 pub mod sensor;

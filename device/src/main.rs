@@ -12,6 +12,7 @@ use unveil_device::bench::{self, BenchResult};
 use unveil_device::fixture::Fixture;
 use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, STAGES};
+use unveil_device::precision::{self, Precision};
 use unveil_device::region::RegionRestorer;
 use unveil_device::serve::{MaskedPipeline, Restorer, ServeConfig, Server};
 use unveil_device::{source, transport};
@@ -38,6 +39,11 @@ enum Command {
         /// Model folder (manifest.bin + ONNX files).
         #[arg(long, default_value = "models/default")]
         models: PathBuf,
+        /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
+        /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
+        /// or `int8` pins it (reproducible output, no probe).
+        #[arg(long, default_value = "auto")]
+        precision: Precision,
         /// Image file or folder of images.
         #[arg(long)]
         input: PathBuf,
@@ -88,6 +94,11 @@ enum Command {
     Camera {
         #[arg(long, default_value = "models/default")]
         models: PathBuf,
+        /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
+        /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
+        /// or `int8` pins it (reproducible output, no probe).
+        #[arg(long, default_value = "auto")]
+        precision: Precision,
         #[arg(long, default_value = "/dev/video0")]
         device: PathBuf,
         #[arg(long)]
@@ -99,6 +110,11 @@ enum Command {
     Serve {
         #[arg(long, default_value = "models/default")]
         models: PathBuf,
+        /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
+        /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
+        /// or `int8` pins it (reproducible output, no probe).
+        #[arg(long, default_value = "auto")]
+        precision: Precision,
         /// Serial device (UART, USB CDC, pty), opened in raw mode.
         #[arg(long, conflicts_with = "socket")]
         serial: Option<PathBuf>,
@@ -137,11 +153,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info => println!("{}", unveil_device::conventions()),
         Command::Restore {
             models,
+            precision,
             input,
             out,
             mask,
             max_megapixels,
-        } => restore(&models, &input, &out, mask.as_deref(), max_megapixels)?,
+        } => restore(
+            load(&models, precision)?,
+            &input,
+            &out,
+            mask.as_deref(),
+            max_megapixels,
+        )?,
         Command::Bench {
             models,
             frames,
@@ -181,12 +204,14 @@ fn run(cli: Cli) -> Result<()> {
         #[cfg(feature = "camera")]
         Command::Camera {
             models,
+            precision,
             device,
             out,
             frames,
-        } => camera(&models, &device, &out, frames)?,
+        } => camera(load(&models, precision)?, &device, &out, frames)?,
         Command::Serve {
             models,
+            precision,
             serial,
             baud,
             socket,
@@ -195,7 +220,7 @@ fn run(cli: Cli) -> Result<()> {
             idle_timeout,
             mask,
         } => serve(
-            &models,
+            load(&models, precision)?,
             serial.as_deref(),
             baud,
             socket.as_deref(),
@@ -210,29 +235,38 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn load(dir: &Path) -> Result<Arc<Model>> {
+/// A clear error for a path that holds no model folder.
+fn expect_folder(dir: &Path) -> Result<()> {
     if !dir.join(MANIFEST_BIN).is_file() {
         bail!(
             "no model folder at {} (expected {MANIFEST_BIN} there; export one with the host tool)",
             dir.display()
         );
     }
-    Ok(Arc::new(
-        Model::load(dir).with_context(|| format!("loading {}", dir.display()))?,
-    ))
+    Ok(())
+}
+
+/// The model folder `dir`, or its twin of the other precision (see `precision`); the
+/// choice is logged on stderr.
+fn load(dir: &Path, precision: Precision) -> Result<Arc<Model>> {
+    expect_folder(dir)?;
+    let choice =
+        precision::choose(dir, precision).with_context(|| format!("loading {}", dir.display()))?;
+    eprintln!("{}", choice.summary());
+    Ok(choice.model)
 }
 
 /// Restore every input; a bad file is reported on its own line and the rest still run.
 /// Nothing is written until every destination is known to be safe (no input or mask is
 /// overwritten, no two inputs share an output name).
 fn restore(
-    models: &Path,
+    model: Arc<Model>,
     input: &Path,
     out: &Path,
     mask: Option<&Path>,
     max_megapixels: u32,
 ) -> Result<()> {
-    let mut pipeline = Pipeline::new(load(models)?)?;
+    let mut pipeline = Pipeline::new(model)?;
     let files = if input.is_dir() {
         source::list_images(input)?
     } else {
@@ -319,7 +353,9 @@ fn bench_all(
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut results = Vec::new();
     for dir in expand(models) {
-        load(&dir)?; // clear error before spawning
+        // A clear error before spawning.
+        expect_folder(&dir)?;
+        Model::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
         for size in std::iter::once(None).chain(sizes.iter().map(Some)) {
             let mut child = Process::new(&exe);
             child
@@ -409,10 +445,10 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
 }
 
 #[cfg(feature = "camera")]
-fn camera(models: &Path, device: &Path, out: &Path, frames: usize) -> Result<()> {
+fn camera(model: Arc<Model>, device: &Path, out: &Path, frames: usize) -> Result<()> {
     use unveil_device::camera::Camera;
     use unveil_shared::ImageU8;
-    let mut pipeline = Pipeline::new(load(models)?)?;
+    let mut pipeline = Pipeline::new(model)?;
     let (w, h) = pipeline.model().size();
     let mut cam = Camera::open(device, w as u32, h as u32)
         .with_context(|| format!("opening {}", device.display()))?;
@@ -445,13 +481,12 @@ struct ServeOptions {
 }
 
 fn serve(
-    models: &Path,
+    model: Arc<Model>,
     serial: Option<&Path>,
     baud: u32,
     socket: Option<&Path>,
     options: ServeOptions,
 ) -> Result<()> {
-    let model = load(models)?;
     let config = ServeConfig {
         width: model.manifest.width,
         height: model.manifest.height,
