@@ -246,13 +246,16 @@ fn expect_folder(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The model folder `dir`, or its twin of the other precision (see `precision`); the
-/// choice is logged on stderr.
+/// The model folder `dir`, or its twin of the other precision (see `precision`). When a
+/// probe ran or the twin was taken, the choice is printed on stdout (stderr holds only
+/// errors).
 fn load(dir: &Path, precision: Precision) -> Result<Arc<Model>> {
     expect_folder(dir)?;
     let choice =
         precision::choose(dir, precision).with_context(|| format!("loading {}", dir.display()))?;
-    eprintln!("{}", choice.summary());
+    if !choice.probe.is_empty() || choice.model.dir != dir {
+        println!("{}", choice.summary());
+    }
     Ok(choice.model)
 }
 
