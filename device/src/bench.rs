@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use unveil_shared::manifest::Quantisation;
 use unveil_shared::rng::mix;
 use unveil_shared::{ImageU8, Mask};
 
@@ -150,10 +149,7 @@ pub fn run(
             .sum::<f64>()
             / frames as f64;
     }
-    let format = match model.manifest.quantisation {
-        Quantisation::Float32 => "f32",
-        Quantisation::Int8 { .. } => "int8",
-    };
+    let format = model.manifest.quantisation.name();
     Ok(BenchResult {
         name: model.manifest.name.clone(),
         format: format.into(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use unveil_shared::manifest::{Quantisation, MANIFEST_BIN};
+use unveil_shared::manifest::MANIFEST_BIN;
 
 use crate::bench::{test_frame, test_mask};
 use crate::model::{Model, ModelError};
@@ -83,7 +83,7 @@ impl Choice {
     /// One line for the log: which folder, and why.
     pub fn summary(&self) -> String {
         let dir = self.model.dir.display();
-        let kind = precision_name(&self.model);
+        let kind = self.model.manifest.quantisation.name();
         if self.probe.is_empty() {
             return format!("running {dir} ({kind})");
         }
@@ -96,13 +96,6 @@ impl Choice {
             "running {dir} ({kind}), the faster here: {}",
             times.join(", ")
         )
-    }
-}
-
-fn precision_name(model: &Model) -> &'static str {
-    match model.manifest.quantisation {
-        Quantisation::Float32 => "f32",
-        Quantisation::Int8 { .. } => "int8",
     }
 }
 
@@ -126,10 +119,10 @@ pub fn choose(dir: &Path, precision: Precision) -> Result<Choice, PrecisionError
         Ok(Some(Arc::new(Model::load(&twin_dir)?)))
     };
     let pinned = |wanted: &'static str| -> Result<Choice, PrecisionError> {
-        let found = if precision_name(&model) == wanted {
+        let found = if model.manifest.quantisation.name() == wanted {
             Some(model.clone())
         } else {
-            twin()?.filter(|t| precision_name(t) == wanted)
+            twin()?.filter(|t| t.manifest.quantisation.name() == wanted)
         };
         let model = found.ok_or_else(|| PrecisionError::Missing {
             wanted,

@@ -136,6 +136,16 @@ pub enum Quantisation {
     },
 }
 
+impl Quantisation {
+    /// `f32` or `int8`, as the tables and the device's `--precision` name them.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Quantisation::Float32 => "f32",
+            Quantisation::Int8 { .. } => "int8",
+        }
+    }
+}
+
 /// One ONNX file of the model folder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
@@ -405,6 +415,17 @@ mod tests {
     fn round_trips_through_postcard() {
         let m = sample();
         assert_eq!(Manifest::from_bytes(&m.to_bytes().unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn quantisation_names() {
+        assert_eq!(Quantisation::Float32.name(), "f32");
+        let int8 = Quantisation::Int8 {
+            calibration: Calibration::MinMax,
+            samples: 64,
+            weights: WeightScales::PerTensor,
+        };
+        assert_eq!(int8.name(), "int8");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use unveil_device::model::Model;
 use unveil_device::pipeline::Pipeline;
 use unveil_shared::inpaint;
-use unveil_shared::manifest::{Quantisation, MANIFEST_BIN};
+use unveil_shared::manifest::MANIFEST_BIN;
 use unveil_shared::report::one_line;
 use unveil_shared::texture::{CH_ALBEDO, CH_I, NUM_PARTS};
 use unveil_shared::{ImageU8, IuvMap, Mask, Normalisation};
@@ -584,10 +584,7 @@ impl Candidate {
             "{} ({}, {}, tract)",
             dir.display(),
             model.manifest.condition.name(),
-            match model.manifest.quantisation {
-                Quantisation::Float32 => "f32",
-                Quantisation::Int8 { .. } => "int8",
-            }
+            model.manifest.quantisation.name()
         );
         let pipeline =
             Pipeline::new(Arc::new(model)).map_err(|e| EvalError::Device(one_line(&e)))?;
