@@ -68,12 +68,7 @@ impl Model {
     /// Load `dir`: read and validate `manifest.bin`, verify every file's SHA-256, check the
     /// graphs' input/output names and shapes, and optimise them.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
-        let manifest_path = dir.join(MANIFEST_BIN);
-        let bytes = read_limited(&manifest_path, MAX_MANIFEST_LEN as u64 + 1)?;
-        let manifest = Manifest::from_bytes(&bytes).map_err(|source| ModelError::Manifest {
-            path: manifest_path.clone(),
-            source,
-        })?;
+        let manifest = read_manifest(dir)?;
         let (w, h) = (usize::from(manifest.width), usize::from(manifest.height));
         let c = manifest.condition.channels();
         let planes = manifest.hole.image_channels();
@@ -116,6 +111,14 @@ impl Model {
             usize::from(self.manifest.height),
         )
     }
+}
+
+/// Read and validate `dir`'s `manifest.bin` alone: what a caller choosing between folders
+/// needs, without compiling any graph.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, ModelError> {
+    let path = dir.join(MANIFEST_BIN);
+    let bytes = read_limited(&path, MAX_MANIFEST_LEN as u64 + 1)?;
+    Manifest::from_bytes(&bytes).map_err(|source| ModelError::Manifest { path, source })
 }
 
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ModelError> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use unveil_shared::manifest::MANIFEST_BIN;
 
 use crate::bench::{test_frame, test_mask};
-use crate::model::{Model, ModelError};
+use crate::model::{read_manifest, Model, ModelError};
 use crate::pipeline::{Pipeline, PipelineError};
 
 /// Frames each candidate runs before timing starts (tract's first run plans memory).
@@ -108,55 +108,53 @@ pub fn twin_of(dir: &Path) -> PathBuf {
     }
 }
 
-/// Load the model `precision` asks for, from `dir` or its [`twin_of`].
+/// Load the model `precision` asks for, from `dir` or its [`twin_of`]. Only the folder
+/// that will run is compiled, except under [`Precision::Auto`], which times both.
 pub fn choose(dir: &Path, precision: Precision) -> Result<Choice, PrecisionError> {
-    let model = Arc::new(Model::load(dir)?);
     let twin_dir = twin_of(dir);
-    let twin = || -> Result<Option<Arc<Model>>, PrecisionError> {
-        if !twin_dir.join(MANIFEST_BIN).is_file() {
-            return Ok(None);
-        }
-        Ok(Some(Arc::new(Model::load(&twin_dir)?)))
+    let twin = twin_dir
+        .join(MANIFEST_BIN)
+        .is_file()
+        .then(|| read_manifest(&twin_dir))
+        .transpose()?;
+    let load = |d: &Path| -> Result<Arc<Model>, PrecisionError> { Ok(Arc::new(Model::load(d)?)) };
+    let untimed = |model| Choice {
+        model,
+        probe: Vec::new(),
     };
-    let pinned = |wanted: &'static str| -> Result<Choice, PrecisionError> {
-        let found = if model.manifest.quantisation.name() == wanted {
-            Some(model.clone())
-        } else {
-            twin()?.filter(|t| t.manifest.quantisation.name() == wanted)
-        };
-        let model = found.ok_or_else(|| PrecisionError::Missing {
-            wanted,
-            dir: dir.to_path_buf(),
-            twin: twin_dir.clone(),
-        })?;
-        Ok(Choice {
-            model,
-            probe: Vec::new(),
-        })
-    };
-    match precision {
-        Precision::F32 => pinned("f32"),
-        Precision::Int8 => pinned("int8"),
+    let wanted = match precision {
+        Precision::F32 => "f32",
+        Precision::Int8 => "int8",
         Precision::Auto => {
-            let Some(other) = twin()? else {
-                return Ok(Choice {
-                    model,
-                    probe: Vec::new(),
-                });
+            let model = load(dir)?;
+            let Some(twin) = twin else {
+                return Ok(untimed(model));
             };
-            if other.manifest.training_config_sha256 != model.manifest.training_config_sha256 {
+            if twin.training_config_sha256 != model.manifest.training_config_sha256 {
                 return Err(PrecisionError::NotTwins {
                     dir: dir.to_path_buf(),
                     twin: twin_dir,
                 });
             }
+            let other = load(&twin_dir)?;
             let probe = vec![
                 (model.dir.clone(), time_frame(&model)?),
                 (other.dir.clone(), time_frame(&other)?),
             ];
             let model = if fastest(&probe) == 0 { model } else { other };
-            Ok(Choice { model, probe })
+            return Ok(Choice { model, probe });
         }
+    };
+    if read_manifest(dir)?.quantisation.name() == wanted {
+        return Ok(untimed(load(dir)?));
+    }
+    match twin {
+        Some(t) if t.quantisation.name() == wanted => Ok(untimed(load(&twin_dir)?)),
+        _ => Err(PrecisionError::Missing {
+            wanted,
+            dir: dir.to_path_buf(),
+            twin: twin_dir,
+        }),
     }
 }
 
