@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use unveil_device::alloc_count::CountingAlloc;
 use unveil_device::bench::{self, BenchResult};
 use unveil_device::fixture::Fixture;
@@ -30,20 +30,27 @@ struct Cli {
     command: Command,
 }
 
+/// The model folder a command runs, and in which precision.
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// Model folder (manifest.bin + ONNX files).
+    #[arg(long, default_value = "models/default")]
+    models: PathBuf,
+    /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
+    /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
+    /// or `int8` pins it (reproducible output, no probe).
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print the input and texture-map conventions this build expects.
     Info,
     /// Restore an image file or every PNG/JPEG in a folder.
     Restore {
-        /// Model folder (manifest.bin + ONNX files).
-        #[arg(long, default_value = "models/default")]
-        models: PathBuf,
-        /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
-        /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
-        /// or `int8` pins it (reproducible output, no probe).
-        #[arg(long, default_value = "auto")]
-        precision: Precision,
+        #[command(flatten)]
+        models: ModelArgs,
         /// Image file or folder of images.
         #[arg(long)]
         input: PathBuf,
@@ -92,13 +99,8 @@ enum Command {
     /// Restore live frames from a V4L2 camera into a folder of PNGs.
     #[cfg(feature = "camera")]
     Camera {
-        #[arg(long, default_value = "models/default")]
-        models: PathBuf,
-        /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
-        /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
-        /// or `int8` pins it (reproducible output, no probe).
-        #[arg(long, default_value = "auto")]
-        precision: Precision,
+        #[command(flatten)]
+        models: ModelArgs,
         #[arg(long, default_value = "/dev/video0")]
         device: PathBuf,
         #[arg(long)]
@@ -108,13 +110,8 @@ enum Command {
     },
     /// Serve a camera over the framed link on a serial port or a Unix socket.
     Serve {
-        #[arg(long, default_value = "models/default")]
-        models: PathBuf,
-        /// f32 or int8: `auto` times this folder and its twin (`<dir>-f32`, or `<dir>`
-        /// for a `-f32` folder) on this machine at start-up and runs the faster; `f32`
-        /// or `int8` pins it (reproducible output, no probe).
-        #[arg(long, default_value = "auto")]
-        precision: Precision,
+        #[command(flatten)]
+        models: ModelArgs,
         /// Serial device (UART, USB CDC, pty), opened in raw mode.
         #[arg(long, conflicts_with = "socket")]
         serial: Option<PathBuf>,
@@ -153,13 +150,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info => println!("{}", unveil_device::conventions()),
         Command::Restore {
             models,
-            precision,
             input,
             out,
             mask,
             max_megapixels,
         } => restore(
-            load(&models, precision)?,
+            load(&models)?,
             &input,
             &out,
             mask.as_deref(),
@@ -204,14 +200,12 @@ fn run(cli: Cli) -> Result<()> {
         #[cfg(feature = "camera")]
         Command::Camera {
             models,
-            precision,
             device,
             out,
             frames,
-        } => camera(load(&models, precision)?, &device, &out, frames)?,
+        } => camera(load(&models)?, &device, &out, frames)?,
         Command::Serve {
             models,
-            precision,
             serial,
             baud,
             socket,
@@ -220,7 +214,7 @@ fn run(cli: Cli) -> Result<()> {
             idle_timeout,
             mask,
         } => serve(
-            load(&models, precision)?,
+            load(&models)?,
             serial.as_deref(),
             baud,
             socket.as_deref(),
@@ -246,13 +240,14 @@ fn expect_folder(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The model folder `dir`, or its twin of the other precision (see `precision`). When a
+/// The model folder `--models`, or its twin of the other precision (see `precision`). When a
 /// probe ran or the twin was taken, the choice is printed on stdout (stderr holds only
 /// errors).
-fn load(dir: &Path, precision: Precision) -> Result<Arc<Model>> {
+fn load(args: &ModelArgs) -> Result<Arc<Model>> {
+    let dir = args.models.as_path();
     expect_folder(dir)?;
-    let choice =
-        precision::choose(dir, precision).with_context(|| format!("loading {}", dir.display()))?;
+    let choice = precision::choose(dir, args.precision)
+        .with_context(|| format!("loading {}", dir.display()))?;
     if !choice.probe.is_empty() || choice.model.dir != dir {
         println!("{}", choice.summary());
     }

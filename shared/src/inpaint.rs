@@ -369,12 +369,10 @@ fn march_inside(s: &mut TeleaScratch, w: usize, h: usize, c: usize, out: &mut Im
                     // image: the specialised copy drops the bounds checks.
                     let (x, y) = (v % w, v / w);
                     let margin = s.disc_radius + 2;
-                    let interior = x >= margin && y >= margin && x + margin < w && y + margin < h;
-                    // RGB, the camera's case, with the channel loops unrolled.
-                    match (interior, c) {
-                        (true, 3) => fill_pixel::<true, 3>(s, w, h, c, v, out),
-                        (true, _) => fill_pixel::<true, 0>(s, w, h, c, v, out),
-                        (false, _) => fill_pixel::<false, 0>(s, w, h, c, v, out),
+                    if x >= margin && y >= margin && x + margin < w && y + margin < h {
+                        fill_pixel::<true>(s, w, h, c, v, out);
+                    } else {
+                        fill_pixel::<false>(s, w, h, c, v, out);
                     }
                     s.flag[v] = BAND;
                     invalidate_slopes(&mut s.slope_ok, w, h, v);
@@ -405,9 +403,8 @@ fn diff(centre: f32, lo: Option<f32>, hi: Option<f32>) -> f32 {
 }
 
 /// Telea's estimate for hidden pixel `p` (still flagged INSIDE, so it is not its own
-/// neighbour) from the non-INSIDE pixels of its disc. `C` is the channel count when it
-/// is known at compile time (`c` must then equal it), 0 otherwise.
-fn fill_pixel<const INTERIOR: bool, const C: usize>(
+/// neighbour) from the non-INSIDE pixels of its disc.
+fn fill_pixel<const INTERIOR: bool>(
     s: &mut TeleaScratch,
     w: usize,
     h: usize,
@@ -415,7 +412,6 @@ fn fill_pixel<const INTERIOR: bool, const C: usize>(
     p: usize,
     out: &mut ImageU8,
 ) {
-    let c = if C > 0 { C } else { c };
     let (px, py) = ((p % w) as isize, (p / w) as isize);
     let TeleaScratch {
         flag,
@@ -456,14 +452,7 @@ fn fill_pixel<const INTERIOR: bool, const C: usize>(
     };
     let isotropic = gn <= 1e-6;
 
-    // Up to four channels accumulate on the stack, more in the scratch buffer.
-    let mut stack = [0.0f32; 4];
-    let acc: &mut [f32] = if c <= 4 {
-        &mut stack[..c]
-    } else {
-        acc.fill(0.0);
-        &mut acc[..]
-    };
+    acc.fill(0.0);
     let mut sum_w = 0.0f32;
     let data = &out.data;
     for tap in disc.iter() {
