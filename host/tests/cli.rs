@@ -320,6 +320,31 @@ fn train_all_then_eval_stage2() {
     );
     assert!(report.join("eval_stage2.png").is_file());
 
+    // Real photos: the masks that need no subject by default, a report of its own, and
+    // the subject modes refused in one line.
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/photos");
+    let (g2s, photos_s, out_s) = (
+        g2.to_str().unwrap(),
+        photos.to_str().unwrap(),
+        report.to_str().unwrap(),
+    );
+    let base = ["eval", "stage2", "--model", g2s, "--images", photos_s];
+    let res = unveil(&[&base[..], &["--samples", "4", "--out", out_s]].concat());
+    assert!(res.status.success(), "{}", stderr(&res));
+    let md = fs::read_to_string(report.join("eval_photos.md")).unwrap();
+    assert!(
+        md.contains("| method | rect | strokes-thick | text | mean PSNR | mean SSIM |"),
+        "{md}"
+    );
+    assert_eq!(md.matches("| Telea (Rust) |").count(), 5, "{md}");
+    assert!(report.join("eval_photos.png").is_file());
+    assert!(
+        report.join("eval_stage2.md").is_file(),
+        "the synthetic report stays"
+    );
+    let res = unveil(&[&base[..], &["--modes", "subject-noise", "--out", out_s]].concat());
+    assert_clean_failure(&res, "photos have no subject mask");
+
     // The same G2 exported (f32) and scored as the camera runs it, in tract: its row
     // matches the run's within 0.1 dB on the same samples.
     let folder = tmp.path().join("exported");

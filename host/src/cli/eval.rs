@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use unveil_host::data::dataset;
+use unveil_host::data::photos::Photos;
 use unveil_host::data::{Loader, SampleSource};
 use unveil_host::eval;
 use unveil_host::train::harness::{self, Network};
@@ -38,12 +39,15 @@ pub(crate) struct EvalArgs {
     /// Occlusion of the inputs; default: the method's own (part of the subject, noise).
     #[arg(long, default_value = "subject-noise")]
     pub(crate) occlusion: OcclusionMode,
-    /// Stage 2: the occlusion modes to score, each on its own table (comma-separated).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "subject-noise,subject-zero,rect,strokes-thick,text"
-    )]
+    /// Stage 2: a folder of real photos (PNG/JPEG) to score instead of synthetic samples:
+    /// --samples seeded square crops cycling through the photos, hidden by seeded masks.
+    /// The report is eval_photos.{md,csv,png}.
+    #[arg(long, value_name = "DIR", conflicts_with = "data")]
+    pub(crate) images: Option<PathBuf>,
+    /// Stage 2: the occlusion modes to score, each on its own table (comma-separated;
+    /// default subject-noise,subject-zero,rect,strokes-thick,text, and for --images, whose
+    /// photos have no subject model, rect,strokes-thick,text).
+    #[arg(long, value_delimiter = ',')]
     pub(crate) modes: Vec<OcclusionMode>,
     /// Compute backend (see `train --help`).
     #[arg(long, default_value = "flex")]
@@ -52,6 +56,11 @@ pub(crate) struct EvalArgs {
 
 pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
     let name = args.network.name();
+    anyhow::ensure!(
+        args.images.is_none() || args.network == Network::Stage2,
+        "--images scores restoration: use it with `eval stage2`"
+    );
+    let modes = stage2_modes(&args.modes, args.images.is_some())?;
     let run_dir = args
         .model
         .first()
@@ -88,12 +97,15 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
         None => harness::load_run_config(&run_dir)?.preset.image_size(),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let source = SampleSource::folder_or_generated(
-        args.data.as_deref(),
-        size,
-        args.seed,
-        args.samples.max(1),
-    )?;
+    let source = match &args.images {
+        Some(dir) => SampleSource::Photos(Photos::open(dir, size, args.seed, args.samples.max(1))?),
+        None => SampleSource::folder_or_generated(
+            args.data.as_deref(),
+            size,
+            args.seed,
+            args.samples.max(1),
+        )?,
+    };
     let batch = 8usize.min(source.len());
     let batches = (args.samples.min(source.len()) / batch).max(1);
     let loader =
@@ -125,7 +137,7 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
             }
             let mut table = eval::ModeTable::default();
             let mut rows = Vec::new();
-            for &mode in &args.modes {
+            for &mode in &modes {
                 let loader =
                     Loader::new(loader.source.clone(), OcclusionSpec::new(mode), args.seed)?
                         .with_telea(true);
@@ -144,7 +156,12 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
                 "truth",
             ];
             let (md, csv) = (table.markdown(), table.csv());
-            write_eval(&out, "eval_stage2", &md, &csv, &titles, &rows, size)?;
+            let stem = if args.images.is_some() {
+                "eval_photos"
+            } else {
+                "eval_stage2"
+            };
+            write_eval(&out, stem, &md, &csv, &titles, &rows, size)?;
         }
         Network::Stage1 | Network::Extractor => {
             let model = eval::load_stage1(&run_dir, &device)?;
@@ -161,6 +178,32 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The occlusion modes `eval stage2` scores: those asked for, or the defaults. Photos
+/// have no subject model, so the modes that hide part of the subject would hide nothing.
+fn stage2_modes(asked: &[OcclusionMode], photos: bool) -> Result<Vec<OcclusionMode>> {
+    use unveil_shared::occlusion::{Fill, StrokeWidth};
+    if asked.is_empty() {
+        let mut modes = vec![
+            OcclusionMode::Rectangles,
+            OcclusionMode::Strokes(StrokeWidth::Thick),
+            OcclusionMode::Text,
+        ];
+        if !photos {
+            modes.splice(
+                0..0,
+                [Fill::Noise, Fill::Zero].map(|fill| OcclusionMode::Subject { fill }),
+            );
+        }
+        return Ok(modes);
+    }
+    if let Some(m) = asked.iter().find(|m| photos && m.needs_subject()) {
+        anyhow::bail!(
+            "--modes {m}: photos have no subject mask to hide part of; use rect, strokes or text"
+        );
+    }
+    Ok(asked.to_vec())
 }
 
 /// Write an evaluation's `STEM.md`, `STEM.csv` and picture grid `STEM.png` into `out`,

@@ -52,7 +52,24 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, LabelError> {
 /// Centre-crop to a square and resize to `size`, as the camera pipeline frames its input.
 pub fn square(img: &ImageU8, size: usize) -> Result<ImageU8, unveil_shared::ImageError> {
     let side = img.width.min(img.height);
-    let (x0, y0) = ((img.width - side) / 2, (img.height - side) / 2);
+    crop_square(
+        img,
+        (img.width - side) / 2,
+        (img.height - side) / 2,
+        side,
+        size,
+    )
+}
+
+/// The `side`×`side` square of `img` at `(x0, y0)`, resized to `size`. The square must lie
+/// inside the image.
+pub fn crop_square(
+    img: &ImageU8,
+    x0: usize,
+    y0: usize,
+    side: usize,
+    size: usize,
+) -> Result<ImageU8, unveil_shared::ImageError> {
     let mut crop = ImageU8::new(side, side, img.channels);
     for y in 0..side {
         let src = ((y0 + y) * img.width + x0) * img.channels;

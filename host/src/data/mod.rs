@@ -8,6 +8,7 @@
 
 pub mod dataset;
 pub mod label;
+pub mod photos;
 pub mod synth;
 
 use std::sync::Mutex;
@@ -36,6 +37,8 @@ pub enum DataError {
     Occlusion(#[from] OcclusionError),
     #[error("texture map: {0}")]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Photos(#[from] crate::data::label::LabelError),
     #[error("the data source holds no samples")]
     Empty,
     #[error("the samples are {found}x{found}, the network takes {wanted}x{wanted}")]
@@ -61,6 +64,8 @@ pub enum SampleSource {
         seed: u64,
         count: usize,
     },
+    /// Seeded crops of real photos (no subject model: empty silhouette and texture map).
+    Photos(std::sync::Arc<photos::Photos>),
 }
 
 impl SampleSource {
@@ -96,6 +101,7 @@ impl SampleSource {
         match self {
             Self::Folder(d) => d.len(),
             Self::Generated { count, .. } => *count,
+            Self::Photos(p) => p.len(),
         }
     }
 
@@ -108,6 +114,7 @@ impl SampleSource {
         match self {
             Self::Folder(d) => d.size(),
             Self::Generated { cfg, .. } => cfg.size,
+            Self::Photos(p) => p.size(),
         }
     }
 
@@ -115,6 +122,7 @@ impl SampleSource {
         Ok(match self {
             Self::Folder(d) => d.get(index)?,
             Self::Generated { cfg, seed, .. } => render_sample(cfg, *seed, index as u64)?,
+            Self::Photos(p) => p.get(index)?,
         })
     }
 }
