@@ -99,6 +99,44 @@ impl Fixture {
         Ok(manifest)
     }
 
+    /// Add an occlusion detector to the folder [`write`](Self::write) made: `occlusion.onnx`,
+    /// one 1x1 convolution whose logit is the normalised red plane minus `threshold`, so
+    /// pixels redder than that read as hidden and nothing else does; the manifest is
+    /// rewritten with its entry.
+    pub fn add_detector(&self, dir: &Path, threshold: f32) -> io::Result<Manifest> {
+        let mut b = GraphBuilder::new();
+        let image = b.input(names::IMAGE, DataType::Float, &self.dims(3));
+        let conv = ConvWeights {
+            weight: vec![1.0, 0.0, 0.0],
+            shape: [1, 3, 1, 1],
+            bias: vec![-threshold],
+            stride: [1, 1],
+            pads: [0; 4],
+        };
+        let logits = b.conv(&image, &conv);
+        b.output(
+            &logits,
+            names::OCCLUSION,
+            DataType::Float,
+            Some(&self.dims(1)),
+        );
+        let bytes = encode(&b.finish("occlusion", "unveil-device fixture"));
+        fs::write(dir.join("occlusion.onnx"), &bytes)?;
+        let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
+        let mut manifest =
+            Manifest::from_bytes(&fs::read(dir.join(MANIFEST_BIN))?).map_err(invalid)?;
+        manifest.models.push(ModelFile {
+            role: Role::Occlusion,
+            file: "occlusion.onnx".into(),
+            sha256: sha256(&bytes),
+        });
+        fs::write(
+            dir.join(MANIFEST_BIN),
+            manifest.to_bytes().map_err(invalid)?,
+        )?;
+        Ok(manifest)
+    }
+
     /// G1: image → Conv → Relu → Conv → Relu → texture (non-negative, so channel 0 is
     /// exactly zero on some pixels and the silhouette condition is not trivial).
     pub fn stage1(&self) -> pb::ModelProto {

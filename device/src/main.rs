@@ -14,7 +14,7 @@ use unveil_device::model::Model;
 use unveil_device::pipeline::{Pipeline, STAGES};
 use unveil_device::precision::{self, Precision};
 use unveil_device::region::RegionRestorer;
-use unveil_device::serve::{MaskedPipeline, Restorer, ServeConfig, Server};
+use unveil_device::serve::{BlindPipeline, MaskedPipeline, Restorer, ServeConfig, Server};
 use unveil_device::{source, transport};
 use unveil_shared::manifest::MANIFEST_BIN;
 
@@ -502,6 +502,12 @@ fn serve(
                     Pipeline::new(model.clone())?,
                     mask.clone(),
                 ))
+            })?;
+            listen(&server, serial, baud, socket, options.idle)
+        }
+        None if model.detector.is_some() => {
+            let server = Server::new(config, || {
+                Ok(BlindPipeline::new(Pipeline::new(model.clone())?))
             })?;
             listen(&server, serial, baud, socket, options.idle)
         }

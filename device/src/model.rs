@@ -45,6 +45,9 @@ pub struct Model {
     /// Position of the `condition` input among G2's inputs (`None` without a condition);
     /// the image is the other one.
     pub stage2_condition_input: Option<usize>,
+    /// The occlusion detector of blind restoration (`image`, 3 planes → `occlusion`
+    /// logits), when the folder ships one.
+    pub detector: Option<Plan>,
 }
 
 impl std::fmt::Debug for Model {
@@ -95,12 +98,22 @@ impl Model {
             let cond = order.iter().position(|&i| i == 1);
             (plan, cond)
         };
+        let detector = match manifest.model(Role::Occlusion) {
+            None => None,
+            Some(_) => {
+                let (file, proto) = read_verified(dir, &manifest, Role::Occlusion)?;
+                let inputs = [(names::IMAGE, 3)];
+                let outputs = [(names::OCCLUSION, 1)];
+                Some(compile(&file, proto, &inputs, &outputs, w, h)?.0)
+            }
+        };
         Ok(Self {
             manifest,
             dir: dir.to_path_buf(),
             stage1,
             stage2,
             stage2_condition_input,
+            detector,
         })
     }
 

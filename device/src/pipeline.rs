@@ -75,6 +75,19 @@ pub struct Pipeline {
     silhouette: Option<Arc<Tensor>>,
     norm: Normalisation,
     output: ImageU8,
+    /// The occlusion detector, when the model folder ships one (blind mode).
+    detector: Option<Detector>,
+}
+
+/// The occlusion detector's tract state and buffers (see [`Pipeline::detect`]).
+struct Detector {
+    state: TypedSimpleState,
+    /// `[1, 3, H, W]` at the model's size.
+    input: Arc<Tensor>,
+    /// The frame resized to the model's size.
+    small: ImageU8,
+    /// The thresholded logits at the model's size.
+    small_mask: Mask,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -102,7 +115,17 @@ impl Pipeline {
         let norm = model.manifest.normalisation;
         let silhouette = (model.manifest.condition == Condition::Silhouette)
             .then(|| Arc::new(Tensor::zero::<f32>(&[1, 1, h, w]).unwrap_or_default()));
+        let detector = match &model.detector {
+            Some(plan) => Some(Detector {
+                state: spawn(plan, "detector")?,
+                input: Arc::new(Tensor::zero::<f32>(&[1, 3, h, w]).map_err(inference("setup"))?),
+                small: ImageU8::new(w, h, 3),
+                small_mask: Mask::new(w, h),
+            }),
+            None => None,
+        };
         Ok(Self {
+            detector,
             stage1: spawn(&model.stage1, "stage1")?,
             stage2: spawn(&model.stage2, "stage2")?,
             image: Arc::new(
@@ -137,6 +160,47 @@ impl Pipeline {
     /// model's condition needed G1.
     pub fn texture(&self) -> Option<&[f32]> {
         self.texture.as_deref().and_then(|t| floats(t).ok())
+    }
+
+    /// Whether the model folder ships an occlusion detector (blind restoration).
+    pub fn can_detect(&self) -> bool {
+        self.detector.is_some()
+    }
+
+    /// Blind mode: the occlusion detector's hole mask of `frame` (RGB, any size) into
+    /// `mask`, at the frame's size. The frame is resized to the model's input, the
+    /// detector's logits thresholded there (the shared [`Mask::set_from_logits`]) and the
+    /// mask scaled back covering (a pixel is hidden wherever its model-size pixel is).
+    /// A model without a detector leaves `mask` empty: nothing is known to be hidden.
+    pub fn detect(&mut self, frame: &ImageU8, mask: &mut Mask) -> Result<(), PipelineError> {
+        if frame.channels != 3 || frame.data.len() != frame.width * frame.height * 3 {
+            return Err(ImageError::Channels(frame.channels).into());
+        }
+        (mask.width, mask.height) = (frame.width, frame.height);
+        let Some(d) = self.detector.as_mut() else {
+            mask.data.clear();
+            mask.data.resize(frame.width * frame.height, 0);
+            return Ok(());
+        };
+        frame.resize_bilinear_into(&mut d.small)?;
+        let (small, norm) = (&d.small, &self.norm);
+        fill_input(&mut d.input, "detector", |chw| {
+            small.write_chw(norm, chw);
+            Ok(())
+        })?;
+        let outputs = d
+            .state
+            .run(tvec![TValue::from_const(d.input.clone())])
+            .map_err(inference("detector"))?;
+        let logits = outputs.first().ok_or_else(|| PipelineError::Inference {
+            stage: "detector",
+            reason: "no outputs".into(),
+        })?;
+        d.small_mask
+            .set_from_logits(floats(logits).map_err(inference("detector"))?)?;
+        drop(outputs);
+        d.small_mask.resize_covering_into(mask)?;
+        Ok(())
     }
 
     /// Restore `frame` (model size; grey, RGB or RGBA). With `mask`, only pixels where the
@@ -174,24 +238,10 @@ impl Pipeline {
         let mut clock = StageClock::start();
 
         // Preprocess straight into the input tensor (exclusive again after the last run).
-        let image = Arc::get_mut(&mut self.image).ok_or_else(|| PipelineError::Inference {
-            stage: "preprocess",
-            reason: "input tensor still shared".into(),
+        let (hole, norm, scratch) = (self.model.manifest.hole, &self.norm, &mut self.hole);
+        fill_input(&mut self.image, "preprocess", |chw| {
+            Ok(write_hole_input(frame, mask, hole, norm, scratch, chw)?)
         })?;
-        let mut view = image
-            .try_as_plain_ram_mut()
-            .map_err(inference("preprocess"))?;
-        let chw = view
-            .as_slice_mut::<f32>()
-            .map_err(inference("preprocess"))?;
-        write_hole_input(
-            frame,
-            mask,
-            self.model.manifest.hole,
-            &self.norm,
-            &mut self.hole,
-            chw,
-        )?;
         clock.lap(&mut report, 0);
 
         // G1.
@@ -256,6 +306,21 @@ impl Pipeline {
         clock.lap(&mut report, 4);
         Ok(report)
     }
+}
+
+/// Let `fill` write the elements of the f32 input tensor `t`, which must be exclusive
+/// again (tract holds no reference to it between runs).
+fn fill_input(
+    t: &mut Arc<Tensor>,
+    stage: &'static str,
+    fill: impl FnOnce(&mut [f32]) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    let tensor = Arc::get_mut(t).ok_or_else(|| PipelineError::Inference {
+        stage,
+        reason: "input tensor still shared".into(),
+    })?;
+    let mut view = tensor.try_as_plain_ram_mut().map_err(inference(stage))?;
+    fill(view.as_slice_mut::<f32>().map_err(inference(stage))?)
 }
 
 /// A plain f32 tensor's elements.

@@ -80,6 +80,32 @@ impl Restorer for MaskedPipeline {
     }
 }
 
+/// A [`Pipeline`] whose model folder ships an occlusion detector, serving with no mask:
+/// each frame's hole is what the detector finds in it (blind mode), and only those
+/// pixels change. A frame the detector finds nothing in comes back as it came.
+pub struct BlindPipeline {
+    pipeline: Pipeline,
+    mask: Mask,
+    regions: RegionRestorer,
+}
+
+impl BlindPipeline {
+    pub fn new(pipeline: Pipeline) -> Self {
+        Self {
+            pipeline,
+            mask: Mask::default(),
+            regions: RegionRestorer::new(),
+        }
+    }
+}
+
+impl Restorer for BlindPipeline {
+    fn restore(&mut self, frame: &ImageU8) -> Result<&ImageU8, PipelineError> {
+        self.pipeline.detect(frame, &mut self.mask)?;
+        self.regions.restore(&mut self.pipeline, frame, &self.mask)
+    }
+}
+
 /// What the board announces and how it guards itself.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {

@@ -229,8 +229,10 @@ pub fn plan_outputs(
 
 /// Restore an image of any size. With `mask` (same size as `img`) each hidden region is
 /// restored in its own context window at the image's resolution and only hidden pixels
-/// change ([`RegionRestorer`]); without one, a model that reads the hole leaves the image
-/// as it is, and an older one restores the whole image squashed to its input.
+/// change ([`RegionRestorer`]); without one, a model folder with an occlusion detector
+/// restores what the detector finds hidden (blind mode, [`Pipeline::detect`]), a model
+/// that reads the hole but has no detector leaves the image as it is, and an older one
+/// restores the whole image squashed to its input.
 pub fn restore_image(
     pipeline: &mut Pipeline,
     regions: &mut RegionRestorer,
@@ -249,6 +251,15 @@ pub fn restore_image(
     if let Some(mask) = mask {
         return Ok(regions
             .restore(pipeline, img, mask)
+            .map_err(pipeline_err)?
+            .clone());
+    }
+    if pipeline.can_detect() {
+        // Blind: the detector says what is hidden, and only that changes.
+        let mut found = Mask::default();
+        pipeline.detect(img, &mut found).map_err(pipeline_err)?;
+        return Ok(regions
+            .restore(pipeline, img, &found)
             .map_err(pipeline_err)?
             .clone());
     }

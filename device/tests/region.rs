@@ -160,3 +160,65 @@ fn bad_frames_and_masks_are_refused() {
         Err(PipelineError::Frame(ImageError::BufferSize { .. }))
     ));
 }
+
+/// Blind mode on a fixture detector that flags pure red: a non-square frame's red patch
+/// is found and restored, every other pixel comes back bit for bit, and a frame with no
+/// red comes back unchanged.
+#[test]
+fn blind_mode_restores_what_the_detector_finds_and_nothing_else() {
+    use unveil_device::serve::{BlindPipeline, Restorer};
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::tiny();
+    fixture.write(dir.path()).unwrap();
+    fixture.add_detector(dir.path(), 0.9).unwrap();
+    let model = Arc::new(Model::load(dir.path()).unwrap());
+    assert!(model.detector.is_some());
+    let mut p = Pipeline::new(model).unwrap();
+    assert!(p.can_detect());
+    let (w, h) = (96, 64);
+    // Grey-blue frame (red channel ≤ 200), a 16x16 pure-red patch at (40, 24).
+    let mut frame = ImageU8::new(w, h, 3);
+    for (i, px) in frame.data.chunks_mut(3).enumerate() {
+        px.copy_from_slice(&[(i % 200) as u8, 90, 160]);
+    }
+    let patch = Rect {
+        x: 40,
+        y: 24,
+        w: 16,
+        h: 16,
+    };
+    let intact = frame.clone();
+    for y in patch.y..patch.y + patch.h {
+        for x in patch.x..patch.x + patch.w {
+            frame.data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[255, 0, 0]);
+        }
+    }
+    let mut found = Mask::default();
+    p.detect(&frame, &mut found).unwrap();
+    assert_eq!((found.width, found.height), (w, h));
+    // The patch, found at the 32x32 model size and scaled back in 3x2 blocks: all of it,
+    // and nothing more than a block beyond it.
+    let grown = Rect {
+        x: patch.x - 3,
+        y: patch.y - 2,
+        w: patch.w + 6,
+        h: patch.h + 4,
+    };
+    let (patch_mask, grown_mask) = (holes(w, h, &[patch]), holes(w, h, &[grown]));
+    for i in 0..w * h {
+        assert!(
+            patch_mask.data[i] <= found.data[i],
+            "patch pixel {i} missed"
+        );
+        assert!(
+            found.data[i] <= grown_mask.data[i],
+            "pixel {i} flagged off the patch"
+        );
+    }
+    let mut blind = BlindPipeline::new(p);
+    let out = blind.restore(&frame).unwrap().clone();
+    let (n, inside) = changed(&frame, &out, &found);
+    assert!(n > 0 && inside, "{n} pixels changed, all hidden: {inside}");
+    // Nothing red: the detector finds nothing and the frame comes back as it came.
+    assert_eq!(blind.restore(&intact).unwrap(), &intact);
+}

@@ -27,21 +27,26 @@ struct Cli {
 enum Command {
     /// Render a synthetic data set: subjects with exact texture-map ground truth.
     Synth(SynthArgs),
-    /// End-to-end demo on built-in defaults: synthesise a few samples, occlude them and
-    /// write a contact sheet (image / occluded / occlusion mask / IUV / albedo / silhouette).
+    /// End-to-end demo on built-in defaults: synthesise a few samples, occlude them, restore
+    /// them with the shipped models as the device does, told the hole and blind, and write
+    /// a contact sheet (image / occluded / hole / IUV / albedo / Telea / G1's IUV /
+    /// restored / the hole the detector found / blind restoration).
     Demo(DemoArgs),
-    /// Train a network (extractor, silhouette, stage1, stage2, or all in order) into a run
-    /// folder, with checkpoints, metrics.csv and a loss curve; --resume continues bit-exactly.
+    /// Train a network (extractor, silhouette, stage1, stage2, occlusion, or all in order)
+    /// into a run folder, with checkpoints, metrics.csv and a loss curve; --resume
+    /// continues bit-exactly.
     Train(TrainArgs),
     /// Evaluate a trained network on held-out samples: stage1 (per-plane errors inside and
-    /// outside the occluded region), stage2 (PSNR/SSIM, several runs side by side) or
-    /// silhouette (IoU); Markdown + CSV + picture grid.
+    /// outside the occluded region), stage2 (PSNR/SSIM, several runs side by side),
+    /// silhouette (IoU) or occlusion (the blind detector's IoU per mode); Markdown + CSV +
+    /// picture grid.
     Eval(EvalArgs),
     /// Write texture-map ground truth for unlabelled photos with a trained extraction
     /// network; the output is a data-set folder that `train --data` reads.
     Label(LabelArgs),
     /// Export trained G1 and G2 for the device: two ONNX graphs (f32, or int8 with
-    /// --int8) and a manifest with their SHA-256, into one model folder.
+    /// --int8), the blind mode's detector with --occlusion, and a manifest with their
+    /// SHA-256, into one model folder.
     Export(ExportArgs),
     /// Show a model folder: manifest, file hashes, and the operators tract runs after
     /// optimising each graph (integer kernels for int8 models).

@@ -255,7 +255,7 @@ fn train_all_then_eval_stage2() {
     let train = |extra: &[&str]| unveil(&[&["train", "all"], &common[..], extra].concat());
     let out = train(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    for name in ["extractor", "silhouette", "stage1", "stage2"] {
+    for name in ["extractor", "silhouette", "stage1", "stage2", "occlusion"] {
         assert!(
             root.join(name).join("model.bpk").is_file(),
             "{name} not trained"
@@ -263,7 +263,30 @@ fn train_all_then_eval_stage2() {
     }
     let again = train(&[]);
     let text = String::from_utf8_lossy(&again.stdout);
-    assert_eq!(text.matches("skipped").count(), 4, "{text}");
+    assert_eq!(text.matches("skipped").count(), 5, "{text}");
+
+    // The occlusion detector: a row per asked mode, IoU and the intact images' flags.
+    let det = root.join("occlusion");
+    let det_out = tmp.path().join("eval_det");
+    let res = unveil(&[
+        "eval",
+        "occlusion",
+        "--model",
+        det.to_str().unwrap(),
+        "--samples",
+        "4",
+        "--modes",
+        "rect,text",
+        "--out",
+        det_out.to_str().unwrap(),
+    ]);
+    assert!(res.status.success(), "{}", stderr(&res));
+    let md = fs::read_to_string(det_out.join("eval_occlusion.md")).unwrap();
+    assert!(
+        md.contains("| mode | IoU | flagged on the intact image |"),
+        "{md}"
+    );
+    assert!(md.contains("| rect | ") && md.contains("| text | "), "{md}");
 
     // `eval stage2` of `models` on 4 samples per mode of `modes`, into `out`.
     let eval = |models: &[&Path], modes: &str, out: &Path| {
@@ -352,10 +375,17 @@ fn train_all_then_eval_stage2() {
         "export",
         "--stage2",
         g2.to_str().unwrap(),
+        "--occlusion",
+        det.to_str().unwrap(),
         "--out",
         folder.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The detector travels as a third graph, in the manifest, and the device loads it.
+    let manifest = fs::read_to_string(folder.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"Occlusion\""), "{manifest}");
+    let loaded = unveil_device::model::Model::load(&folder).unwrap();
+    assert!(loaded.detector.is_some());
     let report2 = tmp.path().join("eval2");
     eval(&[&g2, &folder], "rect", &report2);
     let csv = fs::read_to_string(report2.join("eval_stage2.csv")).unwrap();

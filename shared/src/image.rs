@@ -387,6 +387,24 @@ impl Mask {
         }
     }
 
+    /// Set exactly the pixels whose detector logit is above 0 (probability > ½): the one
+    /// reading of the occlusion detector's output, on the device and in `eval`.
+    pub fn set_from_logits(&mut self, logits: &[f32]) -> Result<(), ImageError> {
+        let n = self
+            .width
+            .checked_mul(self.height)
+            .ok_or(ImageError::TooLarge)?;
+        if logits.len() != n {
+            return Err(ImageError::BufferSize {
+                expected: n,
+                actual: logits.len(),
+            });
+        }
+        self.data.clear();
+        self.data.extend(logits.iter().map(|&l| u8::from(l > 0.0)));
+        Ok(())
+    }
+
     /// This mask at `width` × `height`, a pixel set wherever any pixel of the source
     /// under its footprint is set: a hole shrunk to a network's input never loses a
     /// thin stroke, so the network is told of every hidden pixel.
@@ -470,6 +488,20 @@ impl Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mask_from_logits_sets_exactly_the_positive_ones() {
+        let mut m = Mask::new(2, 2);
+        m.set_from_logits(&[0.5, 0.0, -1.0, 3.0]).unwrap();
+        assert_eq!(m.data, vec![1, 0, 0, 1]);
+        assert_eq!(
+            m.set_from_logits(&[1.0; 3]),
+            Err(ImageError::BufferSize {
+                expected: 4,
+                actual: 3
+            })
+        );
+    }
 
     #[test]
     fn covering_resize_keeps_every_hidden_pixel() {

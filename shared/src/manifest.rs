@@ -51,6 +51,8 @@ pub mod io {
     pub const FOREGROUND: &str = "foreground";
     pub const BACKGROUND: &str = "background";
     pub const ALPHA: &str = "alpha";
+    /// The occlusion detector's output: a logit per pixel, hidden where > 0.
+    pub const OCCLUSION: &str = "occlusion";
 }
 
 /// What G2 is conditioned on (the method's texture map, or an ablation).
@@ -100,6 +102,10 @@ impl core::str::FromStr for Condition {
 pub enum Role {
     Stage1,
     Stage2,
+    /// The optional occlusion detector of blind restoration: `image` (the plain frame,
+    /// 3 planes) → `occlusion` (`[1, 1, H, W]` logits, hidden where > 0). Last, so that
+    /// the variants before it keep their encoding.
+    Occlusion,
 }
 
 /// How activation ranges were calibrated for int8.
@@ -328,6 +334,15 @@ impl Manifest {
             if self.models.iter().filter(|m| m.role == role).count() != 1 {
                 return Err(ManifestError::MissingModel(role));
             }
+        }
+        if self
+            .models
+            .iter()
+            .filter(|m| m.role == Role::Occlusion)
+            .count()
+            > 1
+        {
+            return Err(ManifestError::MissingModel(Role::Occlusion));
         }
         for m in &self.models {
             let plain = !m.file.is_empty()

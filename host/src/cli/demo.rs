@@ -64,6 +64,7 @@ pub(crate) fn cmd_demo(args: &DemoArgs) -> Result<()> {
     .map(|name| name.parse())
     .collect::<Result<_, _>>()?;
     let mut restorer = demo_models(&args.models, data.size())?;
+    let mut regions = unveil_device::region::RegionRestorer::new();
     let mut rows = Vec::with_capacity(data.len());
     for i in 0..data.len() {
         let sample = data.get(i)?;
@@ -93,13 +94,30 @@ pub(crate) fn cmd_demo(args: &DemoArgs) -> Result<()> {
             };
             row.push(texture);
             row.push(pipeline.output().clone());
+            if pipeline.can_detect() {
+                // Blind: no mask given; the detector finds the hole, only it changes.
+                let mut found = unveil_shared::Mask::default();
+                pipeline.detect(&occluded.image, &mut found)?;
+                let blind = unveil_device::source::restore_image(
+                    pipeline,
+                    &mut regions,
+                    &occluded.image,
+                    None,
+                    Path::new("demo"),
+                )?;
+                row.push(sheet::mask_rgb(&found));
+                row.push(blind);
+            }
         }
         rows.push(row);
     }
     let sheet_path = args.out.join("contact_sheet.png");
     let mut titles = vec!["image", "occluded", "hidden", "IUV", "albedo", "Telea"];
-    if restorer.is_some() {
+    if let Some(pipeline) = &restorer {
         titles.extend(["G1 IUV", "restored"]);
+        if pipeline.can_detect() {
+            titles.extend(["found", "blind"]);
+        }
     }
     let picture = sheet::stack(&[sheet::header(&titles, data.size()), sheet::compose(&rows)]);
     dataset::write_rgb8(&sheet_path, &picture)?;

@@ -139,7 +139,7 @@ fn the_recipe_gives_the_committed_run_configurations() {
             }
         }
     }
-    assert_eq!(runs.len(), 3, "S, G1 and G2");
+    assert_eq!(runs.len(), 4, "S, G1, G2 and the occlusion detector");
     for (name, config) in runs {
         let dir = root().join("models").join(&name);
         let committed = harness::load_run_config(&dir).expect("committed run");

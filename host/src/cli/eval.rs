@@ -15,8 +15,9 @@ use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
 #[derive(Args, Debug)]
 pub(crate) struct EvalArgs {
-    /// Which network: stage1 (also takes an extractor run), silhouette, or stage2
-    /// (restoration quality: PSNR/SSIM over the image and the occluded pixels).
+    /// Which network: stage1 (also takes an extractor run), silhouette, stage2
+    /// (restoration quality: PSNR/SSIM over the image and the occluded pixels), or occlusion
+    /// (the blind mode's detector: IoU per mode, and what it flags on intact images).
     pub(crate) network: Network,
     /// Run folder of the trained network (default: runs/<network>). For stage2, repeat it
     /// to compare several side by side (e.g. the condition ablations); an exported model
@@ -44,9 +45,10 @@ pub(crate) struct EvalArgs {
     /// The report is eval_photos.{md,csv,png}.
     #[arg(long, value_name = "DIR", conflicts_with = "data")]
     pub(crate) images: Option<PathBuf>,
-    /// Stage 2: the occlusion modes to score, each on its own table (comma-separated;
-    /// default subject-noise,subject-zero,rect,strokes-thick,text, and for --images, whose
-    /// photos have no subject model, rect,strokes-thick,text).
+    /// Stage 2 and occlusion: the occlusion modes to score, each on its own table
+    /// (comma-separated; stage 2's default subject-noise,subject-zero,rect,strokes-thick,text,
+    /// and for --images, whose photos have no subject model, rect,strokes-thick,text; the
+    /// occlusion detector's default adds strokes-thin and objects).
     #[arg(long, value_delimiter = ',')]
     pub(crate) modes: Vec<OcclusionMode>,
     /// Compute backend (see `train --help`).
@@ -60,7 +62,10 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
         args.images.is_none() || args.network == Network::Stage2,
         "--images scores restoration: use it with `eval stage2`"
     );
-    let modes = stage2_modes(&args.modes, args.images.is_some())?;
+    let modes = match args.network {
+        Network::Occlusion => detector_modes(&args.modes),
+        _ => stage2_modes(&args.modes, args.images.is_some())?,
+    };
     let run_dir = args
         .model
         .first()
@@ -163,6 +168,19 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
             };
             write_eval(&out, stem, &md, &csv, &titles, &rows, size)?;
         }
+        Network::Occlusion => {
+            let model = eval::load_detector(&run_dir, &device)?;
+            let mut rows = Vec::new();
+            for &mode in &modes {
+                let loader =
+                    Loader::new(loader.source.clone(), OcclusionSpec::new(mode), args.seed)?;
+                let r = eval::eval_detector(&model, &loader, batches, batch, &device)?;
+                rows.push((mode.to_string(), r));
+            }
+            let text = eval::detector_markdown(&rows, batches * batch);
+            unveil_shared::files::write_atomic(&out.join("eval_occlusion.md"), text.as_bytes())?;
+            print!("{text}");
+        }
         Network::Stage1 | Network::Extractor => {
             let model = eval::load_stage1(&run_dir, &device)?;
             let (report, rows) = eval::eval_stage1(&model, &loader, batches, batch, 6, &device)?;
@@ -178,6 +196,24 @@ pub(crate) fn cmd_eval(args: &EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The occlusion modes `eval occlusion` scores: those asked for, or every kind of
+/// occluder the detector was trained on.
+fn detector_modes(asked: &[OcclusionMode]) -> Vec<OcclusionMode> {
+    use unveil_shared::occlusion::{Fill, StrokeWidth};
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    vec![
+        OcclusionMode::Subject { fill: Fill::Noise },
+        OcclusionMode::Subject { fill: Fill::Zero },
+        OcclusionMode::Rectangles,
+        OcclusionMode::Strokes(StrokeWidth::Thick),
+        OcclusionMode::Strokes(StrokeWidth::Thin),
+        OcclusionMode::Text,
+        OcclusionMode::Objects,
+    ]
 }
 
 /// The occlusion modes `eval stage2` scores: those asked for, or the defaults. Photos

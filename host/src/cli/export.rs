@@ -38,7 +38,12 @@ pub(crate) struct ExportArgs {
     /// How the --random graphs read the hole: absent, zeroed or telea (see `train --help`).
     #[arg(long, default_value = "absent")]
     pub(crate) hole: HoleInput,
-    /// Output model folder: stage1.onnx, stage2.onnx, manifest.bin, manifest.json.
+    /// Run folder of the trained occlusion detector (`unveil train occlusion`), added as
+    /// occlusion.onnx (always f32) so that the device can restore without a mask.
+    #[arg(long, value_name = "DIR", conflicts_with = "random")]
+    pub(crate) occlusion: Option<PathBuf>,
+    /// Output model folder: stage1.onnx, stage2.onnx, manifest.bin, manifest.json (and
+    /// occlusion.onnx with --occlusion).
     #[arg(long, value_name = "DIR")]
     pub(crate) out: PathBuf,
     /// Model name recorded in the manifest (default: the output folder's name).
@@ -212,11 +217,24 @@ pub(crate) fn cmd_export(args: &ExportArgs) -> Result<()> {
             unveil_shared::manifest::Quantisation::Float32,
         )?
     };
+    let manifest = match &args.occlusion {
+        Some(dir) => {
+            let detector = eval::load_detector(dir, &unveil_host::train::cpu_device())?;
+            export::add_detector(&args.out, &detector)?
+        }
+        None => manifest,
+    };
     if args.int8 && args.check > 0 {
         check_int8(args, &src, &f32_graphs)?;
     }
     let size = |file: &str| std::fs::metadata(args.out.join(file)).map_or(0, |m| m.len());
     let written = size(export::STAGE1_FILE) + size(export::STAGE2_FILE);
+    if args.occlusion.is_some() {
+        println!(
+            "occlusion.onnx (f32): {:.1} KiB",
+            size(export::OCCLUSION_FILE) as f64 / 1024.0
+        );
+    }
     println!(
         "wrote {} ({}x{}, condition {}, {:?}): stage1.onnx + stage2.onnx = {:.1} KiB{}",
         args.out.display(),

@@ -36,17 +36,18 @@ impl std::str::FromStr for TrainTarget {
             other => other
                 .parse()
                 .map(Self::One)
-                .map_err(|e: String| e.replace("or stage2)", "stage2 or all)")),
+                .map_err(|e: String| e.replace("or occlusion)", "occlusion or all)")),
         }
     }
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct TrainArgs {
-    /// Which network: extractor, silhouette, stage1, stage2, or all (extractor → silhouette
-    /// → stage1 → stage2 into runs/<name>, skipping finished runs, resuming unfinished ones).
+    /// Which network: extractor, silhouette, stage1, stage2, occlusion (the blind mode's
+    /// occlusion detector), or all (extractor → silhouette → stage1 → stage2 → occlusion
+    /// into runs/<name>, skipping finished runs, resuming unfinished ones).
     pub(crate) network: TrainTarget,
-    /// Run folder (default: runs/<network>; with `all`, the parent of the four run folders).
+    /// Run folder (default: runs/<network>; with `all`, the parent of the five run folders).
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Size preset: tiny (64x64, minutes on a CPU) or default (128x128).
@@ -298,6 +299,7 @@ pub(crate) fn run_config(
         );
         match network {
             Network::Silhouette => config.silhouette.base_width = w,
+            Network::Occlusion => config.detector.base_width = w,
             Network::Extractor | Network::Stage1 => config.stage1.base_width = w,
             Network::Stage2 => config.stage2.base_width = w,
         }

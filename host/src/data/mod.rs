@@ -343,6 +343,15 @@ pub enum Task {
     Silhouette,
     /// G1: occluded image (in its hole-aware form) → texture map.
     Stage1(HoleInput),
+    /// Occlusion detector: occluded image → the occluder's exact mask. The last quarter of
+    /// every batch is shown unoccluded with an empty mask, so that the detector learns to
+    /// leave an intact frame alone (blind restoration must not touch it).
+    Occlusion,
+}
+
+/// Of a batch of `batch` samples, how many [`Task::Occlusion`] shows unoccluded.
+pub const fn clean_share(batch: usize) -> usize {
+    batch / 4
 }
 
 impl Task {
@@ -360,6 +369,28 @@ impl Task {
                 input: b.hole_input(hole)?,
                 target: b.texture,
             },
+            Self::Occlusion => {
+                let n = b.occluded.dims()[0];
+                let (clean, kept) = (clean_share(n), n - clean_share(n));
+                if clean == 0 {
+                    Batch {
+                        input: b.occluded,
+                        target: b.hidden,
+                    }
+                } else {
+                    let empty = b.hidden.clone().narrow(0, kept, clean).zeros_like();
+                    Batch {
+                        input: Tensor::cat(
+                            vec![
+                                b.occluded.narrow(0, 0, kept),
+                                b.clean.narrow(0, kept, clean),
+                            ],
+                            0,
+                        ),
+                        target: Tensor::cat(vec![b.hidden.narrow(0, 0, kept), empty], 0),
+                    }
+                }
+            }
         })
     }
 }
@@ -388,6 +419,32 @@ mod tests {
 
     fn values(t: Tensor<4>) -> Vec<f32> {
         t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn occlusion_task_shows_the_last_quarter_clean_with_an_empty_mask() {
+        let dev = crate::train::cpu_device();
+        let b = loader(8).batch(0, 8, &dev).unwrap();
+        let (occluded, clean, hidden) = (
+            values(b.occluded.clone()),
+            values(b.clean.clone()),
+            values(b.hidden.clone()),
+        );
+        let picked = Task::Occlusion.pick(b).unwrap();
+        let (input, target) = (values(picked.input), values(picked.target));
+        let (img, plane) = (3 * 32 * 32, 32 * 32);
+        assert_eq!(clean_share(8), 2);
+        // Samples 0..6: the occluded image and its true mask, as rendered.
+        assert_eq!(input[..6 * img], occluded[..6 * img]);
+        assert_eq!(target[..6 * plane], hidden[..6 * plane]);
+        assert!(target[..6 * plane].contains(&1.0));
+        // Samples 6 and 7: the clean image, nothing hidden.
+        assert_eq!(input[6 * img..], clean[6 * img..]);
+        assert!(target[6 * plane..].iter().all(|&v| v == 0.0));
+        // A batch too small to spare a clean sample is all occluded.
+        let one = loader(8).batch(0, 3, &dev).unwrap();
+        let occ = values(one.occluded.clone());
+        assert_eq!(values(Task::Occlusion.pick(one).unwrap().input), occ);
     }
 
     #[test]

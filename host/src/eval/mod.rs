@@ -249,13 +249,29 @@ pub fn load_stage1(dir: &Path, device: &Device) -> Result<Stage1Net, EvalError> 
     )?)
 }
 
+/// The occlusion detector from a run folder.
+pub fn load_detector(dir: &Path, device: &Device) -> Result<Silhouette, EvalError> {
+    load_mask_network(dir, Network::Occlusion, device)
+}
+
 /// S from a run folder.
 pub fn load_silhouette(dir: &Path, device: &Device) -> Result<Silhouette, EvalError> {
-    let config = load_run(dir, Network::Silhouette)?;
-    Ok(load_model(
-        config.silhouette.init(device),
-        &dir.join(MODEL_FILE),
-    )?)
+    load_mask_network(dir, Network::Silhouette, device)
+}
+
+/// S or the occlusion detector (one architecture) from a run folder of `network`.
+fn load_mask_network(
+    dir: &Path,
+    network: Network,
+    device: &Device,
+) -> Result<Silhouette, EvalError> {
+    let config = load_run(dir, network)?;
+    let net = if network == Network::Occlusion {
+        &config.detector
+    } else {
+        &config.silhouette
+    };
+    Ok(load_model(net.init(device), &dir.join(MODEL_FILE))?)
 }
 
 /// A network's texture-map tensor `[6, S, S]` (one sample) as IUV + albedo images.
@@ -388,9 +404,100 @@ pub fn eval_silhouette(
     })
 }
 
+/// The occlusion detector on one occlusion mode's held-out samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DetectorReport {
+    /// Pixels flagged (logit > 0) and truly hidden, summed over the occluded images.
+    pub intersection: u64,
+    /// Pixels flagged or truly hidden, summed over the occluded images.
+    pub union: u64,
+    /// Pixels flagged on the same samples' unoccluded images, and their pixel count.
+    pub clean_flagged: u64,
+    pub clean_pixels: u64,
+}
+
+impl DetectorReport {
+    /// Pooled intersection over union of the flagged and the truly hidden pixels.
+    pub fn iou(&self) -> f64 {
+        self.intersection as f64 / self.union.max(1) as f64
+    }
+
+    /// Share of an intact image's pixels the detector flags (what blind restoration
+    /// would rewrite on a frame with nothing hidden).
+    pub fn clean_flagged_share(&self) -> f64 {
+        self.clean_flagged as f64 / self.clean_pixels.max(1) as f64
+    }
+
+    /// Add the counts of `logits` (`[B, 1, H, W]`, flagged where > 0) against `truth`
+    /// (hidden where > 0.5), and of `clean_logits` (the unoccluded images).
+    fn add(&mut self, logits: &[f32], truth: &[f32], clean_logits: &[f32]) {
+        for (&l, &t) in logits.iter().zip(truth) {
+            let (p, t) = (l > 0.0, t > 0.5);
+            self.intersection += u64::from(p && t);
+            self.union += u64::from(p || t);
+        }
+        self.clean_flagged += clean_logits.iter().filter(|&&l| l > 0.0).count() as u64;
+        self.clean_pixels += clean_logits.len() as u64;
+    }
+}
+
+/// [`DetectorReport`] over `batches` batches of `loader` (its occlusion mode).
+pub fn eval_detector(
+    model: &Silhouette,
+    loader: &Loader,
+    batches: usize,
+    batch_size: usize,
+    device: &Device,
+) -> Result<DetectorReport, EvalError> {
+    let mut report = DetectorReport::default();
+    for step in 0..batches {
+        let batch = loader.batch(step, batch_size, device)?;
+        let logits = to_vec(model.forward(batch.occluded))?;
+        let clean = to_vec(model.forward(batch.clean))?;
+        report.add(&logits, &to_vec(batch.hidden)?, &clean);
+    }
+    Ok(report)
+}
+
+/// Markdown table of [`DetectorReport`]s, one row per occlusion mode.
+pub fn detector_markdown(rows: &[(String, DetectorReport)], samples: usize) -> String {
+    let mut md = format!(
+        "Occlusion detector, {samples} held-out samples per mode (flagged: logit > 0)\n\n\
+         | mode | IoU | flagged on the intact image |\n|---|---|---|\n"
+    );
+    for (mode, r) in rows {
+        md += &format!(
+            "| {mode} | {:.3} | {:.2} % |\n",
+            r.iou(),
+            100.0 * r.clean_flagged_share()
+        );
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detector_report_pools_intersection_and_union() {
+        let mut r = DetectorReport::default();
+        // Flagged: 1 and 2; hidden: 2 and 3 → IoU 1/3. Intact image: 1 of 4 flagged.
+        r.add(
+            &[1.0, 0.5, -1.0, -2.0],
+            &[0.0, 1.0, 1.0, 0.0],
+            &[0.1, -1.0, 0.0, -3.0],
+        );
+        assert_eq!((r.intersection, r.union), (1, 3));
+        assert!((r.iou() - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((r.clean_flagged, r.clean_pixels), (1, 4));
+        // A second batch adds to the same pools: 2 of 4 right now → 3 / 5.
+        r.add(&[1.0, 1.0, -1.0, -1.0], &[1.0, 1.0, 0.0, 0.0], &[-1.0; 4]);
+        assert!((r.iou() - 3.0 / 5.0).abs() < 1e-12);
+        assert!((r.clean_flagged_share() - 1.0 / 8.0).abs() < 1e-12);
+        let md = detector_markdown(&[("rect".into(), r)], 2);
+        assert!(md.contains("| rect | 0.600 | 12.50 % |"), "{md}");
+    }
 
     #[test]
     fn intervals_table_gives_each_row_and_the_paired_differences() {

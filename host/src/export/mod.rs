@@ -15,6 +15,7 @@
 pub mod calibrate;
 pub mod emit;
 pub mod inspect;
+pub mod occlusion;
 
 pub mod parity;
 pub mod quantise;
@@ -45,6 +46,8 @@ use unveil_device::onnx;
 pub const STAGE1_FILE: &str = "stage1.onnx";
 /// File name of G2's graph inside a model folder.
 pub const STAGE2_FILE: &str = "stage2.onnx";
+/// File name of the occlusion detector's graph (blind mode) inside a model folder.
+pub const OCCLUSION_FILE: &str = "occlusion.onnx";
 
 /// Everything that can go wrong while exporting or loading an exported model.
 #[derive(Debug, thiserror::Error)]
@@ -287,14 +290,41 @@ pub fn write_folder(
         training_config_sha256: spec.training_config_sha256,
         hole: spec.hole,
     };
+    write_manifest(dir, &m)?;
+    Ok(m)
+}
+
+/// Validate `m` and write it as `manifest.json` and `manifest.bin` (last: a folder with
+/// a manifest is complete).
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), ExportError> {
     m.validate()?;
-    // The manifest last: a folder with a manifest is complete.
-    let json = serde_json::to_string_pretty(&m).map_err(|e| ExportError::Json(e.to_string()))?;
+    let json = serde_json::to_string_pretty(m).map_err(|e| ExportError::Json(e.to_string()))?;
     let json_path = dir.join(MANIFEST_JSON);
     unveil_shared::files::write_atomic(&json_path, (json + "\n").as_bytes())
         .map_err(io_error(&json_path))?;
     let bin_path = dir.join(MANIFEST_BIN);
-    unveil_shared::files::write_atomic(&bin_path, &m.to_bytes()?).map_err(io_error(&bin_path))?;
+    unveil_shared::files::write_atomic(&bin_path, &m.to_bytes()?).map_err(io_error(&bin_path))
+}
+
+/// Add the occlusion detector `net` (f32, at the folder's input size) to the complete
+/// model folder `dir`: `occlusion.onnx`, then the manifest rewritten with its entry, so
+/// the folder is complete before and after. A detector already there is replaced.
+pub fn add_detector(
+    dir: &Path,
+    net: &crate::nets::silhouette::Silhouette,
+) -> Result<Manifest, ExportError> {
+    let mut m = unveil_device::model::read_manifest(dir)?;
+    let graph = occlusion::occlusion_graph(net, usize::from(m.height), usize::from(m.width))?;
+    let bytes = onnx::encode(&graph);
+    let path = dir.join(OCCLUSION_FILE);
+    unveil_shared::files::write_atomic(&path, &bytes).map_err(io_error(&path))?;
+    m.models.retain(|f| f.role != Role::Occlusion);
+    m.models.push(ModelFile {
+        role: Role::Occlusion,
+        file: OCCLUSION_FILE.to_string(),
+        sha256: manifest::sha256(&bytes),
+    });
+    write_manifest(dir, &m)?;
     Ok(m)
 }
 

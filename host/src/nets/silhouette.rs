@@ -86,15 +86,17 @@ impl SilhouetteConfig {
     }
 }
 
-/// The silhouette CNN (see the module docs for its layers).
+/// The silhouette CNN (see the module docs for its layers). The blind mode's occlusion
+/// detector is this architecture too, trained on occluder masks. Fields are
+/// crate-visible for the ONNX exporter.
 #[derive(Module, Debug)]
 pub struct Silhouette {
-    stem: ConvBlock,
-    mid: ConvBlock,
-    down: Vec<Down>,
-    up: Vec<Up>,
-    head: Head,
-    in_channels: usize,
+    pub(crate) stem: ConvBlock,
+    pub(crate) mid: ConvBlock,
+    pub(crate) down: Vec<Down>,
+    pub(crate) up: Vec<Up>,
+    pub(crate) head: Head,
+    pub(crate) in_channels: usize,
 }
 
 impl Silhouette {

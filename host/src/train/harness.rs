@@ -113,6 +113,9 @@ pub enum Network {
     Stage1,
     /// G2 (and its discriminator D): occluded image + condition → restored image.
     Stage2,
+    /// Occlusion detector: occluded image → occluder mask, for blind restoration (the
+    /// silhouette network's architecture, trained on the occlusion generator's masks).
+    Occlusion,
 }
 
 impl std::str::FromStr for Network {
@@ -123,8 +126,9 @@ impl std::str::FromStr for Network {
             "silhouette" => Ok(Self::Silhouette),
             "stage1" => Ok(Self::Stage1),
             "stage2" => Ok(Self::Stage2),
+            "occlusion" => Ok(Self::Occlusion),
             other => Err(format!(
-                "unknown network {other:?} (expected extractor, silhouette, stage1 or stage2)"
+                "unknown network {other:?} (expected extractor, silhouette, stage1, stage2 or occlusion)"
             )),
         }
     }
@@ -132,11 +136,12 @@ impl std::str::FromStr for Network {
 
 impl Network {
     /// The networks in training order: each may depend on the ones before it.
-    pub const ALL: [Network; 4] = [
+    pub const ALL: [Network; 5] = [
         Network::Extractor,
         Network::Silhouette,
         Network::Stage1,
         Network::Stage2,
+        Network::Occlusion,
     ];
 
     /// Lower-case name (the CLI's and the default run folder's).
@@ -146,6 +151,7 @@ impl Network {
             Self::Silhouette => "silhouette",
             Self::Stage1 => "stage1",
             Self::Stage2 => "stage2",
+            Self::Occlusion => "occlusion",
         }
     }
 
@@ -153,7 +159,7 @@ impl Network {
     /// which diverge at 2e-3 at the default preset; 1e-3 for G2.
     pub fn default_learning_rate(self) -> f64 {
         match self {
-            Self::Silhouette => 2e-3,
+            Self::Silhouette | Self::Occlusion => 2e-3,
             Self::Extractor | Self::Stage1 => 5e-4,
             Self::Stage2 => 1e-3,
         }
@@ -162,7 +168,7 @@ impl Network {
     /// Names of the loss terms, total first (the `metrics.csv` columns after `step`).
     pub fn loss_names(self) -> &'static [&'static str] {
         match self {
-            Self::Silhouette => &["bce"],
+            Self::Silhouette | Self::Occlusion => &["bce"],
             Self::Extractor | Self::Stage1 => &["total", "part_ce", "uv_mse", "albedo_mse"],
             Self::Stage2 => &crate::train::stage2::LOSS_NAMES,
         }
@@ -222,6 +228,15 @@ impl Preset {
         }
     }
 
+    /// The occlusion detector: S's architecture at width 8 (about half of G2's cost per
+    /// frame on the device, where it runs only when no mask is given).
+    pub fn detector(self) -> SilhouetteConfig {
+        match self {
+            Self::Tiny => SilhouetteConfig::tiny(),
+            Self::Default => SilhouetteConfig::new(),
+        }
+    }
+
     pub fn stage2(self) -> Stage2Config {
         match self {
             Self::Tiny => Stage2Config::tiny(),
@@ -278,6 +293,9 @@ pub struct RunConfig {
     pub stage1_run: Option<PathBuf>,
     #[serde(default)]
     pub silhouette_run: Option<PathBuf>,
+    /// The occlusion detector (occlusion runs only).
+    #[serde(default)]
+    pub detector: SilhouetteConfig,
 }
 
 impl RunConfig {
@@ -299,6 +317,7 @@ impl RunConfig {
             stage2_loss: preset.stage2_loss(),
             stage1_run: None,
             silhouette_run: None,
+            detector: preset.detector(),
         }
     }
 }
@@ -624,7 +643,7 @@ pub fn run(
     let telea = match config.network {
         Network::Stage2 => true,
         Network::Stage1 => config.stage1.hole == HoleInput::Telea,
-        Network::Silhouette | Network::Extractor => false,
+        Network::Silhouette | Network::Extractor | Network::Occlusion => false,
     };
     let loader = Loader::new(source, config.occlusion, config.train.seed)?.with_telea(telea);
     let resume_from = if resume {
@@ -638,11 +657,17 @@ pub fn run(
     let seed = config.train.seed;
     let train = config.train.clone();
     match config.network {
-        Network::Silhouette => {
-            let template = seeded_init(config.silhouette.init(&device), seed);
+        // S and the occlusion detector: one architecture, a mask per pixel, BCE.
+        Network::Silhouette | Network::Occlusion => {
+            let (net, task) = if config.network == Network::Silhouette {
+                (&config.silhouette, Task::Silhouette)
+            } else {
+                (&config.detector, Task::Occlusion)
+            };
+            let template = seeded_init(net.init(&device), seed);
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
-                task: Task::Silhouette,
+                task,
                 loss: |m: &Silhouette, b: Batch| {
                     Ok(vec![bce_with_logits(m.try_forward(b.input)?, b.target)])
                 },
