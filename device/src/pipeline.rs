@@ -173,8 +173,16 @@ impl Pipeline {
     /// mask scaled back covering (a pixel is hidden wherever its model-size pixel is).
     /// A model without a detector leaves `mask` empty: nothing is known to be hidden.
     pub fn detect(&mut self, frame: &ImageU8, mask: &mut Mask) -> Result<(), PipelineError> {
-        if frame.channels != 3 || frame.data.len() != frame.width * frame.height * 3 {
+        if frame.channels != 3 {
             return Err(ImageError::Channels(frame.channels).into());
+        }
+        let expected = frame.width * frame.height * 3;
+        if frame.data.len() != expected {
+            return Err(ImageError::BufferSize {
+                expected,
+                actual: frame.data.len(),
+            }
+            .into());
         }
         (mask.width, mask.height) = (frame.width, frame.height);
         let Some(d) = self.detector.as_mut() else {

@@ -326,6 +326,13 @@ impl Normalisation {
     }
 }
 
+/// Whether the occlusion detector's logit `l` says its pixel is hidden (above 0,
+/// probability > ½): the one threshold of [`Mask::set_from_logits`] and of `eval`.
+#[inline]
+pub fn hidden_logit(l: f32) -> bool {
+    l > 0.0
+}
+
 /// A binary per-pixel mask (1 = set), row-major. The default is empty (0×0).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mask {
@@ -401,7 +408,8 @@ impl Mask {
             });
         }
         self.data.clear();
-        self.data.extend(logits.iter().map(|&l| u8::from(l > 0.0)));
+        self.data
+            .extend(logits.iter().map(|&l| u8::from(hidden_logit(l))));
         Ok(())
     }
 

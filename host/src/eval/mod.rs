@@ -431,12 +431,13 @@ impl DetectorReport {
     /// Add the counts of `logits` (`[B, 1, H, W]`, flagged where > 0) against `truth`
     /// (hidden where > 0.5), and of `clean_logits` (the unoccluded images).
     fn add(&mut self, logits: &[f32], truth: &[f32], clean_logits: &[f32]) {
+        use unveil_shared::image::hidden_logit;
         for (&l, &t) in logits.iter().zip(truth) {
-            let (p, t) = (l > 0.0, t > 0.5);
+            let (p, t) = (hidden_logit(l), t > 0.5);
             self.intersection += u64::from(p && t);
             self.union += u64::from(p || t);
         }
-        self.clean_flagged += clean_logits.iter().filter(|&&l| l > 0.0).count() as u64;
+        self.clean_flagged += clean_logits.iter().filter(|&&l| hidden_logit(l)).count() as u64;
         self.clean_pixels += clean_logits.len() as u64;
     }
 }
