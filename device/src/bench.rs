@@ -45,6 +45,10 @@ pub struct BenchResult {
     pub allocs: [f64; 5],
     /// Peak resident set (`VmHWM`) of the process, KiB.
     pub peak_rss_kib: u64,
+    /// Blind mode's extra cost: (p50, p99) microseconds of [`Pipeline::detect`] on the
+    /// same frames, timed apart from the restorations; zeros for a folder without a
+    /// detector.
+    pub detect_us: [u32; 2],
 }
 
 /// A deterministic test frame: smooth gradients plus noise, so nothing is constant.
@@ -125,6 +129,21 @@ pub fn run(
         *report = one(i)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let mut detect_us = [0; 2];
+    if pipeline.can_detect() {
+        let mut found = Mask::default();
+        for input in inputs.iter().take(warmup) {
+            pipeline.detect(input, &mut found)?;
+        }
+        let mut column = Vec::with_capacity(frames);
+        for i in 0..frames {
+            let at = Instant::now();
+            pipeline.detect(&inputs[i % inputs.len()], &mut found)?;
+            column.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
+        column.sort_unstable();
+        detect_us = [nearest_rank(&column, 50.0), nearest_rank(&column, 99.0)];
+    }
 
     let mut p50_us = [0; 6];
     let mut p99_us = [0; 6];
@@ -161,6 +180,7 @@ pub fn run(
         p99_us,
         allocs,
         peak_rss_kib: peak_rss_kib().unwrap_or(0),
+        detect_us,
     })
 }
 
@@ -205,7 +225,7 @@ impl BenchResult {
             .collect::<Vec<_>>()
             .join(",");
         format!(
-            "name={} format={} size={}x{} frames={} fps={:.3} p50={} p99={} allocs={} rss_kib={}",
+            "name={} format={} size={}x{} frames={} fps={:.3} p50={} p99={} allocs={} rss_kib={} detect={}",
             self.name.replace(char::is_whitespace, "_"),
             self.format,
             self.width,
@@ -215,7 +235,8 @@ impl BenchResult {
             join(&self.p50_us),
             join(&self.p99_us),
             allocs,
-            self.peak_rss_kib
+            self.peak_rss_kib,
+            join(&self.detect_us)
         )
     }
 
@@ -247,6 +268,7 @@ impl BenchResult {
             p99_us: list(get("p99")?).ok_or_else(bad)?,
             allocs: list(get("allocs")?).ok_or_else(bad)?,
             peak_rss_kib: get("rss_kib")?.parse().map_err(|_| bad())?,
+            detect_us: list(get("detect")?).ok_or_else(bad)?,
         })
     }
 }
@@ -268,9 +290,11 @@ mod tests {
             p99_us: [6, 7, 8, 9, 10, 40],
             allocs: [0.0, 12.5, 0.0, 30.0, 0.0],
             peak_rss_kib: 40_000,
+            detect_us: [2500, 3100],
         };
         let back = BenchResult::from_line(&r.to_line()).expect("parses");
         assert_eq!(back.name, "default_model");
+        assert_eq!(back.detect_us, [2500, 3100]);
         assert_eq!(back.p99_us, r.p99_us);
         assert_eq!(back.allocs, r.allocs);
         assert_eq!((back.width, back.height, back.fps), (128, 96, 41.25));

@@ -100,16 +100,20 @@ impl Fixture {
     }
 
     /// Add an occlusion detector to the folder [`write`](Self::write) made: `occlusion.onnx`,
-    /// one 1x1 convolution whose logit is the normalised red plane minus `threshold`, so
-    /// pixels redder than that read as hidden and nothing else does; the manifest is
+    /// one 1x1 convolution whose logit is 50 × (the normalised red plane minus
+    /// `threshold`), so a region of pixels redder than that with a core well above it
+    /// reads as hidden and nothing else does; the manifest is
     /// rewritten with its entry.
     pub fn add_detector(&self, dir: &Path, threshold: f32) -> io::Result<Manifest> {
         let mut b = GraphBuilder::new();
         let image = b.input(names::IMAGE, DataType::Float, &self.dims(3));
+        // Steep, so a pure-red pixel clears the shared seed level and its fringe the
+        // hidden one (see `Mask::set_from_logits`).
+        let gain = 50.0;
         let conv = ConvWeights {
-            weight: vec![1.0, 0.0, 0.0],
+            weight: vec![gain, 0.0, 0.0],
             shape: [1, 3, 1, 1],
-            bias: vec![-threshold],
+            bias: vec![-gain * threshold],
             stride: [1, 1],
             pads: [0; 4],
         };

@@ -392,7 +392,10 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
     for s in STAGES.iter().chain(["total"].iter()) {
         header += &format!(" {s:>14}");
     }
-    header += &format!(" {:>9} {:>16}", "peak RSS", "allocs/frame");
+    header += &format!(
+        " {:>9} {:>16} {:>14}",
+        "peak RSS", "allocs/frame", "blind: detect"
+    );
     println!("{header}");
     for (dir, r) in results {
         let mut row = format!(
@@ -415,6 +418,13 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
             .collect::<Vec<_>>()
             .join("/");
         row += &format!(" {:>6} MiB {:>16}", r.peak_rss_kib / 1024, allocs);
+        row += &match r.detect_us {
+            [0, 0] => format!(" {:>14}", "-"),
+            [p50, p99] => format!(
+                " {:>14}",
+                format!("{:.2}/{:.2}", f64::from(p50) / 1e3, f64::from(p99) / 1e3)
+            ),
+        };
         println!("{row}");
     }
     // Each frame size: the second format against the first, measured in this run.
@@ -437,7 +447,8 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
         }
     }
     println!(
-        "allocs/frame per stage ({}); stage1/stage2 are tract's own output tensors",
+        "allocs/frame per stage ({}); stage1/stage2 are tract's own output tensors; \
+         blind: detect is the occlusion detector's extra time per frame without a mask",
         STAGES.join("/")
     );
 }

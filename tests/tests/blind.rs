@@ -1,8 +1,8 @@
 //! Blind restoration with the shipped models (`models/default-f32` and its occlusion
 //! detector), as the device runs it: on intact images, held-out synthetic ones and a
-//! real non-square photo, it changes 1 % of the pixels or less on average, and no image
-//! more than 2 % (a patterned shirt can pass for a noise occluder; the README says how
-//! often).
+//! real non-square photo, it changes 0.5 % of the pixels or less on average, at most one
+//! image more than 1 % and none more than 2 % (one held-out render's patterned shirt
+//! reads as a noise occluder with confidence; the README says how often).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,7 +49,7 @@ fn blind_restoration_leaves_intact_images_nearly_alone() {
     let img = source::load_rgb(&photo, 4).expect("photo");
     assert_ne!(img.width, img.height, "a non-square photo");
     images.push(("chelsea.png (385x256)".into(), img));
-    let (mut worst, mut total) = (0.0f64, 0.0f64);
+    let (mut worst, mut total, mut over) = (0.0f64, 0.0f64, 0);
     for (name, img) in &images {
         let out = source::restore_image(&mut pipeline, &mut regions, img, None, Path::new(name))
             .expect("restore");
@@ -58,12 +58,17 @@ fn blind_restoration_leaves_intact_images_nearly_alone() {
         eprintln!("{name}: {:.3} % of the pixels changed", 100.0 * share);
         worst = worst.max(share);
         total += share;
+        over += usize::from(share > 0.01);
     }
     let mean = total / images.len() as f64;
     assert!(
-        mean <= 0.01,
+        mean <= 0.005,
         "intact images: {:.2} % rewritten on average",
         100.0 * mean
+    );
+    assert!(
+        over <= 1,
+        "{over} intact images had more than 1 % rewritten"
     );
     assert!(
         worst <= 0.02,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use unveil_device::model::Model;
 use unveil_device::pipeline::Pipeline;
+use unveil_shared::image::{HIDDEN_LOGIT, SEED_LOGIT};
 use unveil_shared::inpaint;
 use unveil_shared::manifest::MANIFEST_BIN;
 use unveil_shared::report::one_line;
@@ -404,16 +405,22 @@ pub fn eval_silhouette(
     })
 }
 
-/// The occlusion detector on one occlusion mode's held-out samples.
+/// The occlusion detector on one occlusion mode's held-out samples, its logits read as
+/// the device reads them ([`Mask::set_from_logits`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DetectorReport {
-    /// Pixels flagged (logit > 0) and truly hidden, summed over the occluded images.
+    /// Pixels flagged and truly hidden, summed over the occluded images.
     pub intersection: u64,
     /// Pixels flagged or truly hidden, summed over the occluded images.
     pub union: u64,
     /// Pixels flagged on the same samples' unoccluded images, and their pixel count.
     pub clean_flagged: u64,
     pub clean_pixels: u64,
+    /// Unoccluded images seen, those with more than 1 % of their pixels flagged, and the
+    /// largest share flagged on one.
+    pub clean_images: u64,
+    pub clean_over_one_percent: u64,
+    pub clean_worst: f64,
 }
 
 impl DetectorReport {
@@ -428,17 +435,38 @@ impl DetectorReport {
         self.clean_flagged as f64 / self.clean_pixels.max(1) as f64
     }
 
-    /// Add the counts of `logits` (`[B, 1, H, W]`, flagged where > 0) against `truth`
-    /// (hidden where > 0.5), and of `clean_logits` (the unoccluded images).
-    fn add(&mut self, logits: &[f32], truth: &[f32], clean_logits: &[f32]) {
-        use unveil_shared::image::hidden_logit;
-        for (&l, &t) in logits.iter().zip(truth) {
-            let (p, t) = (hidden_logit(l), t > 0.5);
-            self.intersection += u64::from(p && t);
-            self.union += u64::from(p || t);
+    /// Add the counts of `logits` (`[B, 1, H, W]` with `H × W = pixels`) against `truth`
+    /// (hidden where > 0.5), and of `clean_logits` (the unoccluded images), each image
+    /// read into a mask of `width` × `height`.
+    fn add(
+        &mut self,
+        logits: &[f32],
+        truth: &[f32],
+        clean_logits: &[f32],
+        (width, height): (usize, usize),
+    ) -> Result<(), EvalError> {
+        let pixels = width * height;
+        let mut mask = Mask::new(width, height);
+        let read = |e: unveil_shared::ImageError| EvalError::Read(e.to_string());
+        for (l, t) in logits.chunks(pixels).zip(truth.chunks(pixels)) {
+            mask.set_from_logits(l).map_err(read)?;
+            for (&p, &t) in mask.data.iter().zip(t) {
+                let (p, t) = (p != 0, t > 0.5);
+                self.intersection += u64::from(p && t);
+                self.union += u64::from(p || t);
+            }
         }
-        self.clean_flagged += clean_logits.iter().filter(|&&l| hidden_logit(l)).count() as u64;
-        self.clean_pixels += clean_logits.len() as u64;
+        for l in clean_logits.chunks(pixels) {
+            mask.set_from_logits(l).map_err(read)?;
+            let flagged = mask.count() as u64;
+            let share = flagged as f64 / pixels.max(1) as f64;
+            self.clean_flagged += flagged;
+            self.clean_pixels += pixels as u64;
+            self.clean_images += 1;
+            self.clean_over_one_percent += u64::from(share > 0.01);
+            self.clean_worst = self.clean_worst.max(share);
+        }
+        Ok(())
     }
 }
 
@@ -453,9 +481,10 @@ pub fn eval_detector(
     let mut report = DetectorReport::default();
     for step in 0..batches {
         let batch = loader.batch(step, batch_size, device)?;
+        let [_, _, h, w] = batch.occluded.dims();
         let logits = to_vec(model.forward(batch.occluded))?;
         let clean = to_vec(model.forward(batch.clean))?;
-        report.add(&logits, &to_vec(batch.hidden)?, &clean);
+        report.add(&logits, &to_vec(batch.hidden)?, &clean, (w, h))?;
     }
     Ok(report)
 }
@@ -463,14 +492,19 @@ pub fn eval_detector(
 /// Markdown table of [`DetectorReport`]s, one row per occlusion mode.
 pub fn detector_markdown(rows: &[(String, DetectorReport)], samples: usize) -> String {
     let mut md = format!(
-        "Occlusion detector, {samples} held-out samples per mode (flagged: logit > 0)\n\n\
-         | mode | IoU | flagged on the intact image |\n|---|---|---|\n"
+        "Occlusion detector, {samples} held-out samples per mode (flagged: logit > {HIDDEN_LOGIT} \
+         in a region reaching logit > {SEED_LOGIT})\n\n\
+         | mode | IoU | flagged on the intact images | worst intact image | intact images over 1 % |\n\
+         |---|---|---|---|---|\n"
     );
     for (mode, r) in rows {
         md += &format!(
-            "| {mode} | {:.3} | {:.2} % |\n",
+            "| {mode} | {:.3} | {:.2} % | {:.2} % | {} of {} |\n",
             r.iou(),
-            100.0 * r.clean_flagged_share()
+            100.0 * r.clean_flagged_share(),
+            100.0 * r.clean_worst,
+            r.clean_over_one_percent,
+            r.clean_images
         );
     }
     md
@@ -483,21 +517,36 @@ mod tests {
     #[test]
     fn detector_report_pools_intersection_and_union() {
         let mut r = DetectorReport::default();
-        // Flagged: 1 and 2; hidden: 2 and 3 → IoU 1/3. Intact image: 1 of 4 flagged.
+        // 2x2 images. Flagged: 0 (a seed) and 1 (faint, beside it); hidden: 1 and 2 →
+        // IoU 1/3. Intact image: pixel 3 is faint with no seed in its region: not flagged.
         r.add(
-            &[1.0, 0.5, -1.0, -2.0],
+            &[4.5, 0.5, -1.0, -2.0],
             &[0.0, 1.0, 1.0, 0.0],
-            &[0.1, -1.0, 0.0, -3.0],
-        );
+            &[-1.0, -1.0, -1.0, 0.5],
+            (2, 2),
+        )
+        .unwrap();
         assert_eq!((r.intersection, r.union), (1, 3));
         assert!((r.iou() - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!((r.clean_flagged, r.clean_pixels), (1, 4));
-        // A second batch adds to the same pools: 2 of 4 right now → 3 / 5.
-        r.add(&[1.0, 1.0, -1.0, -1.0], &[1.0, 1.0, 0.0, 0.0], &[-1.0; 4]);
+        assert_eq!((r.clean_flagged, r.clean_pixels, r.clean_images), (0, 4, 1));
+        // A second batch adds to the same pools: 2 of 4 right now → 3 / 5; its intact
+        // image has a seed and a faint neighbour: 2 of 4 flagged.
+        r.add(
+            &[5.0, 1.0, -1.0, -1.0],
+            &[1.0, 1.0, 0.0, 0.0],
+            &[4.5, 0.1, -1.0, -1.0],
+            (2, 2),
+        )
+        .unwrap();
         assert!((r.iou() - 3.0 / 5.0).abs() < 1e-12);
-        assert!((r.clean_flagged_share() - 1.0 / 8.0).abs() < 1e-12);
+        assert!((r.clean_flagged_share() - 2.0 / 8.0).abs() < 1e-12);
+        assert_eq!((r.clean_images, r.clean_over_one_percent), (2, 1));
+        assert!((r.clean_worst - 0.5).abs() < 1e-12);
         let md = detector_markdown(&[("rect".into(), r)], 2);
-        assert!(md.contains("| rect | 0.600 | 12.50 % |"), "{md}");
+        assert!(
+            md.contains("| rect | 0.600 | 25.00 % | 50.00 % | 1 of 2 |"),
+            "{md}"
+        );
     }
 
     #[test]
