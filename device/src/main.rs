@@ -96,7 +96,8 @@ enum Command {
         #[arg(long)]
         int8: bool,
     },
-    /// Restore live frames from a V4L2 camera into a folder of PNGs.
+    /// Restore live frames from a V4L2 camera into a folder of PNGs, at the camera's own
+    /// resolution: only the hidden pixels change (as `restore` does for one image).
     #[cfg(feature = "camera")]
     Camera {
         #[command(flatten)]
@@ -107,6 +108,15 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 100)]
         frames: usize,
+        /// Frame size to ask the driver for (it picks the nearest it supports).
+        #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_frame)]
+        size: (usize, usize),
+        /// A static hole for a fixed camera (white = hidden: a pillar, a sign, a burned-in
+        /// timestamp), scaled to the frame. Without it, a model folder with an occlusion
+        /// detector restores what it finds in each frame (blind mode); one without leaves
+        /// the frames as they are.
+        #[arg(long, value_name = "FILE")]
+        mask: Option<PathBuf>,
     },
     /// Serve a camera over the framed link on a serial port or a Unix socket.
     Serve {
@@ -203,7 +213,9 @@ fn run(cli: Cli) -> Result<()> {
             device,
             out,
             frames,
-        } => camera(load(&models)?, &device, &out, frames)?,
+            size,
+            mask,
+        } => camera(load(&models)?, &device, &out, frames, size, mask.as_deref())?,
         Command::Serve {
             models,
             serial,
@@ -454,24 +466,39 @@ fn print_table(results: &[(PathBuf, BenchResult)]) {
 }
 
 #[cfg(feature = "camera")]
-fn camera(model: Arc<Model>, device: &Path, out: &Path, frames: usize) -> Result<()> {
+fn camera(
+    model: Arc<Model>,
+    device: &Path,
+    out: &Path,
+    frames: usize,
+    (width, height): (usize, usize),
+    mask: Option<&Path>,
+) -> Result<()> {
     use unveil_device::camera::Camera;
+    use unveil_device::region::RegionRestorer;
     use unveil_shared::ImageU8;
     let mut pipeline = Pipeline::new(model)?;
-    let (w, h) = pipeline.model().size();
-    let mut cam = Camera::open(device, w as u32, h as u32)
+    let mut regions = RegionRestorer::new();
+    let mut cam = Camera::open(device, width as u32, height as u32)
         .with_context(|| format!("opening {}", device.display()))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let (cw, ch) = cam.size();
-    println!("{}: {cw}x{ch}, model {w}x{h}", device.display());
+    let mask = mask.map(|p| source::load_mask(p, cw, ch)).transpose()?;
+    let (w, h) = pipeline.model().size();
+    let how = match (&mask, pipeline.can_detect()) {
+        (Some(m), _) => format!("static mask, {} hidden pixels", m.count()),
+        (None, true) => "blind: the occlusion detector finds the hole".into(),
+        (None, false) => "no mask and no detector: frames pass through".into(),
+    };
+    println!("{}: {cw}x{ch}, model {w}x{h}, {how}", device.display());
     let mut raw = ImageU8::new(cw, ch, 3);
     let started = std::time::Instant::now();
     for i in 0..frames {
         cam.next_frame(&mut raw)?;
-        let input = raw.resize_bilinear(w, h)?;
-        pipeline.restore(&input, None)?;
         let dest = out.join(format!("frame_{i:05}.png"));
-        source::save_rgb(&dest, pipeline.output())?;
+        let restored =
+            source::restore_image(&mut pipeline, &mut regions, &raw, mask.as_ref(), &dest)?;
+        source::save_rgb(&dest, &restored)?;
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
