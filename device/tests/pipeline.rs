@@ -34,6 +34,7 @@ fn reference(model: &Model, frame: &ImageU8) -> ImageU8 {
             Some(Tensor::from_shape(&[1, 1, h, w], &plane).unwrap().into())
         }
         Condition::None => None,
+        Condition::Truth => unreachable!("no manifest carries the oracle condition"),
     };
     let inputs = match (cond, model.stage2_condition_input) {
         (Some(c), Some(0)) => tvec![c, x.into()],

@@ -64,13 +64,17 @@ pub enum Condition {
     Silhouette,
     /// Nothing but the occluded image.
     None,
+    /// The renderer's exact texture map of the clean image (the `texture` layout): an
+    /// oracle that bounds what G2 could make of a perfect G1. Host-only, for training and
+    /// evaluation; a camera has no ground truth, so no manifest may carry it.
+    Truth,
 }
 
 impl Condition {
     /// Channels of the condition tensor fed to G2.
     pub const fn channels(self) -> usize {
         match self {
-            Condition::Texture => TEXTURE_CHANNELS,
+            Condition::Texture | Condition::Truth => TEXTURE_CHANNELS,
             Condition::Silhouette => 1,
             Condition::None => 0,
         }
@@ -81,6 +85,7 @@ impl Condition {
             Condition::Texture => "texture",
             Condition::Silhouette => "silhouette",
             Condition::None => "none",
+            Condition::Truth => "truth",
         }
     }
 }
@@ -92,6 +97,7 @@ impl core::str::FromStr for Condition {
             "texture" => Ok(Condition::Texture),
             "silhouette" => Ok(Condition::Silhouette),
             "none" => Ok(Condition::None),
+            "truth" => Ok(Condition::Truth),
             _ => Err(ManifestError::UnknownCondition),
         }
     }
@@ -248,8 +254,10 @@ pub enum ManifestError {
     Hash { file: String },
     #[error("manifest normalisation must have finite means and positive, finite deviations")]
     Normalisation,
-    #[error("unknown condition (expected texture, silhouette or none)")]
+    #[error("unknown condition (expected texture, silhouette, none or truth)")]
     UnknownCondition,
+    #[error("condition truth is the host's oracle (the renderer's texture map); it cannot be exported to a camera")]
+    OracleCondition,
 }
 
 impl Manifest {
@@ -329,6 +337,9 @@ impl Manifest {
         let n = &self.normalisation;
         if !n.mean.iter().chain(&n.std).all(|v| v.is_finite()) || n.std.iter().any(|&s| s <= 0.0) {
             return Err(ManifestError::Normalisation);
+        }
+        if self.condition == Condition::Truth {
+            return Err(ManifestError::OracleCondition);
         }
         for role in [Role::Stage1, Role::Stage2] {
             if self.models.iter().filter(|m| m.role == role).count() != 1 {
@@ -539,6 +550,15 @@ mod tests {
         let mut m = sample();
         m.models.pop();
         assert_eq!(m.validate(), Err(ManifestError::MissingModel(Role::Stage2)));
+
+        let mut m = sample();
+        m.condition = Condition::Truth;
+        assert_eq!(m.validate(), Err(ManifestError::OracleCondition));
+        let bytes = m.to_bytes().unwrap();
+        assert_eq!(
+            Manifest::from_bytes(&bytes),
+            Err(ManifestError::OracleCondition)
+        );
 
         let bytes = sample().to_bytes().unwrap();
         for len in 0..bytes.len() {

@@ -357,3 +357,23 @@ fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
     );
     assert!((r.f32_db - r.int8_db).abs() <= 0.3, "{r:?}");
 }
+
+/// The oracle condition (the renderer's texture map) trains and evaluates on the host
+/// only: exporting it is refused before any file is written.
+#[test]
+fn the_oracle_condition_is_never_exported() {
+    let (g1, g2) = nets(Condition::Truth);
+    let spec = spec(Condition::Truth);
+    assert!(matches!(
+        export::export_f32(&g1, &g2, &spec),
+        Err(export::ExportError::Manifest(ManifestError::OracleCondition))
+    ));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join("oracle");
+    let graphs = Graphs {
+        stage1: Vec::new(),
+        stage2: Vec::new(),
+    };
+    assert!(export::write_folder(&folder, &spec, &graphs, Quantisation::Float32).is_err());
+    assert!(!folder.exists(), "nothing may be written");
+}

@@ -100,7 +100,8 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value = "mixed")]
     pub(crate) occlusion: OcclusionMode,
     /// Stage 2: what G2 is conditioned on: texture (the method), silhouette or none
-    /// (ablations).
+    /// (ablations), or truth (the oracle: the renderer's exact texture map instead of
+    /// G1's estimate; it bounds what a perfect G1 would give, and cannot be exported).
     #[arg(long, default_value = "texture")]
     pub(crate) condition: Condition,
     /// Stage 1 and 2: how G1 and G2 are told where the hole is: telea (hidden pixels

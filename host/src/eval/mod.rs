@@ -701,7 +701,10 @@ impl TrainedChain {
         let g1 = self.g1.forward(batch.hole_input(self.g1.hole())?);
         let texture = g1.texture_map();
         let image = batch.hole_input(self.g2.hole())?;
-        let input = stage2_input(image, condition_tensor(self.condition, &g1));
+        let input = stage2_input(
+            image,
+            condition_tensor(self.condition, &g1, Some(&batch.texture)),
+        );
         Ok((self.g2.forward(input), texture))
     }
 }

@@ -119,12 +119,21 @@ pub struct Graphs {
     pub stage2: Vec<u8>,
 }
 
+/// Refuse what no camera can run: the oracle condition needs the renderer's ground truth.
+fn exportable(spec: &ExportSpec) -> Result<(), ExportError> {
+    if spec.condition == Condition::Truth {
+        return Err(ManifestError::OracleCondition.into());
+    }
+    Ok(())
+}
+
 /// G1 and G2 as f32 ONNX.
 pub fn export_f32(
     g1: &Stage1Net,
     g2: &Stage2Net,
     spec: &ExportSpec,
 ) -> Result<Graphs, ExportError> {
+    exportable(spec)?;
     let (s1, _) = stage1::stage1_graph(g1, spec.height, spec.width, Numerics::Float)?;
     let (s2, _) =
         stage2::stage2_graph(g2, spec.condition, spec.height, spec.width, Numerics::Float)?;
@@ -195,7 +204,7 @@ pub fn calibrate(
 /// [`unveil_shared::texture::silhouette_plane`] the device uses, or nothing).
 pub fn stage2_inputs(condition: Condition, image: &[f32], texture: &[f32]) -> Vec<Vec<f32>> {
     match condition {
-        Condition::Texture => vec![image.to_vec(), texture.to_vec()],
+        Condition::Texture | Condition::Truth => vec![image.to_vec(), texture.to_vec()],
         Condition::Silhouette => {
             let mut plane = vec![0.0; texture.len() / TEXTURE_CHANNELS];
             unveil_shared::texture::silhouette_plane(texture, &mut plane);
@@ -256,6 +265,7 @@ pub fn write_folder(
     graphs: &Graphs,
     quantisation: Quantisation,
 ) -> Result<Manifest, ExportError> {
+    exportable(spec)?;
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let size = |v: usize| {
         u16::try_from(v).map_err(|_| ManifestError::Size {
@@ -350,6 +360,7 @@ pub fn export_folder(
     precision: Precision,
     on_sample: impl FnMut(),
 ) -> Result<Manifest, ExportError> {
+    exportable(spec)?;
     let image = spec.hole.image_channels();
     if g1.in_channels != image || g1.hole() != spec.hole || g2.hole() != spec.hole {
         return Err(ExportError::Architecture(format!(

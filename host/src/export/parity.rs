@@ -32,7 +32,7 @@ pub fn burn_pipeline(
     );
     let out1 = g1.try_forward(x.clone())?;
     let texture = flat(out1.texture_map())?;
-    let out2 = g2.try_forward(stage2_input(x, condition_tensor(condition, &out1)))?;
+    let out2 = g2.try_forward(stage2_input(x, condition_tensor(condition, &out1, None)))?;
     Ok((
         texture,
         [

@@ -263,12 +263,19 @@ impl Stage2Net {
 /// - `Silhouette`: a 1-channel 0/1 mask, subject wherever the texture map's part index is
 ///   above 0: the same amodal prediction collapsed to 2D, so the ablation isolates what
 ///   the 3D surface information adds;
-/// - `None`: `None`.
-pub fn condition_tensor(condition: Condition, g1: &Stage1Output) -> Option<Tensor<4>> {
+/// - `None`: `None`;
+/// - `Truth` (the oracle): `truth`, the renderer's exact texture map `[B, 6, H, W]` of the
+///   batch (`None` when the caller has none, which G2's input width then refuses).
+pub fn condition_tensor(
+    condition: Condition,
+    g1: &Stage1Output,
+    truth: Option<&Tensor<4>>,
+) -> Option<Tensor<4>> {
     match condition {
         Condition::Texture => Some(g1.texture_map()),
         Condition::Silhouette => Some(silhouette_from_texture(g1.texture_map())),
         Condition::None => None,
+        Condition::Truth => truth.cloned(),
     }
 }
 

@@ -102,11 +102,13 @@ impl Stage2Learner {
     pub fn input(&self, batch: &SampleBatch) -> Result<Tensor<4>, TrainError> {
         let condition = match self.condition {
             Condition::None => None,
+            // The oracle needs no G1: the batch carries the exact map.
+            Condition::Truth => Some(batch.texture.clone()),
             c => {
                 let g1_input = batch
                     .hole_input(self.g1.hole())
                     .map_err(|e| TrainError::Data(e.to_string()))?;
-                condition_tensor(c, &self.g1.try_forward(g1_input)?).map(Tensor::detach)
+                condition_tensor(c, &self.g1.try_forward(g1_input)?, None).map(Tensor::detach)
             }
         };
         let image = batch
@@ -205,6 +207,7 @@ mod tests {
     use crate::nets::stage1::Stage1Config;
     use crate::nets::stage2::Stage2Config;
     use crate::test_util::{device, param_values};
+    use unveil_shared::texture::TEXTURE_CHANNELS;
     use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
     fn learner(condition: Condition, losses: Stage2LossConfig, lr: f64) -> Stage2Learner {
@@ -264,6 +267,29 @@ mod tests {
         assert_ne!(param_values(&l.d.model), d0, "D did not learn");
         assert!(!any_requires_grad(&l.s) && !any_requires_grad(&l.g1));
         assert!(any_requires_grad(&l.g.model));
+    }
+
+    /// The oracle condition feeds G2 the batch's exact texture map after the image input
+    /// (G1 is not consulted), and a step with it learns like any other.
+    #[test]
+    fn oracle_input_is_the_image_then_the_true_texture_map() {
+        let mut l = learner(Condition::Truth, Stage2LossConfig::new(), 1e-3);
+        let dev = device().autodiff();
+        let batch = loader().batch(0, 4, &dev).unwrap();
+        let input = l.input(&batch).unwrap();
+        let image = batch.hole_input(l.g.model.hole()).unwrap();
+        let c = image.dims()[1];
+        assert_eq!(input.dims()[1], c + TEXTURE_CHANNELS);
+        let value = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert_eq!(value(input.clone().narrow(1, 0, c)), value(image));
+        assert_eq!(
+            value(input.narrow(1, c, TEXTURE_CHANNELS)),
+            value(batch.texture.clone())
+        );
+        let g0 = param_values(&l.g.model);
+        let values = l.learn(batch).unwrap();
+        assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
+        assert_ne!(param_values(&l.g.model), g0, "G2 did not learn");
     }
 
     /// The loss weights with the method's four terms (L2–L5) switched off.
