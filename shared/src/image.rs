@@ -406,10 +406,11 @@ impl Mask {
     /// Read the occlusion detector's logits (one per pixel, row-major) by hysteresis, as
     /// Canny reads edges: a pixel is set when its logit is above [`HIDDEN_LOGIT`] and its
     /// region of such pixels (8-connected) holds one above [`SEED_LOGIT`]. A real
-    /// occluder has a confident core and is kept whole to its faint fringe; the scattered,
-    /// faint false alarms of a patterned shirt have no core and vanish. The one reading of
-    /// the detector's output, on the device and in `eval`. Allocates nothing once the
-    /// mask has grown to the size.
+    /// occluder has a confident core and is kept whole to its faint fringe; scattered,
+    /// faint false alarms (busy clothing, a checkered floor) mostly have none and vanish.
+    /// The one reading of the detector's output, on the device and in `eval`. Allocates
+    /// nothing once the mask has grown to the size; a blob takes a few sweeps, and no
+    /// input takes more than one per pixel.
     pub fn set_from_logits(&mut self, logits: &[f32]) -> Result<(), ImageError> {
         let (w, h) = (self.width, self.height);
         let n = w.checked_mul(h).ok_or(ImageError::TooLarge)?;

@@ -366,7 +366,9 @@ fn the_oracle_condition_is_never_exported() {
     let spec = spec(Condition::Truth);
     assert!(matches!(
         export::export_f32(&g1, &g2, &spec),
-        Err(export::ExportError::Manifest(ManifestError::OracleCondition))
+        Err(export::ExportError::Manifest(
+            ManifestError::OracleCondition
+        ))
     ));
     let dir = tempfile::tempdir().expect("temp dir");
     let folder = dir.path().join("oracle");

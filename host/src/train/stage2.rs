@@ -207,8 +207,8 @@ mod tests {
     use crate::nets::stage1::Stage1Config;
     use crate::nets::stage2::Stage2Config;
     use crate::test_util::{device, param_values};
-    use unveil_shared::texture::TEXTURE_CHANNELS;
     use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
+    use unveil_shared::texture::TEXTURE_CHANNELS;
 
     fn learner(condition: Condition, losses: Stage2LossConfig, lr: f64) -> Stage2Learner {
         let dev = device().autodiff();
