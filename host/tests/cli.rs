@@ -283,7 +283,7 @@ fn train_all_then_eval_stage2() {
     assert!(res.status.success(), "{}", stderr(&res));
     let md = fs::read_to_string(det_out.join("eval_occlusion.md")).unwrap();
     assert!(
-        md.contains("| mode | IoU | flagged on the intact image |"),
+        md.contains("| mode | IoU | flagged on the intact images | worst intact image |"),
         "{md}"
     );
     assert!(md.contains("| rect | ") && md.contains("| text | "), "{md}");
