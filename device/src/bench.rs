@@ -141,8 +141,7 @@ pub fn run(
             pipeline.detect(&inputs[i % inputs.len()], &mut found)?;
             column.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
         }
-        column.sort_unstable();
-        detect_us = [nearest_rank(&column, 50.0), nearest_rank(&column, 99.0)];
+        detect_us = p50_p99(&mut column);
     }
 
     let mut p50_us = [0; 6];
@@ -156,9 +155,7 @@ pub fn run(
                 r.total_micros()
             };
         }
-        column.sort_unstable();
-        p50_us[stage] = nearest_rank(&column, 50.0);
-        p99_us[stage] = nearest_rank(&column, 99.0);
+        [p50_us[stage], p99_us[stage]] = p50_p99(&mut column);
     }
     let mut allocs = [0.0; 5];
     for (stage, a) in allocs.iter_mut().enumerate() {
@@ -182,6 +179,12 @@ pub fn run(
         peak_rss_kib: peak_rss_kib().unwrap_or(0),
         detect_us,
     })
+}
+
+/// The 50th and 99th percentiles (nearest rank) of `column`, which this sorts.
+fn p50_p99(column: &mut [u32]) -> [u32; 2] {
+    column.sort_unstable();
+    [nearest_rank(column, 50.0), nearest_rank(column, 99.0)]
 }
 
 fn nearest_rank(sorted: &[u32], p: f64) -> u32 {
