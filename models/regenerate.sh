@@ -3,9 +3,11 @@
 # preset (128x128, seed 42, samples rendered on the fly), hole-aware G1 and G2 (Telea
 # pre-fill + hole plane), every occlusion mode (`mixed`). S and G1 stop before the end of
 # their cosine (--horizon); G2 ran 4850 steps of a 30000-step cosine, was annealed to step
-# 7500 (the resume moves the cosine's end), then restarted warm to a cosine ending at 9500,
-# where the shipped models were exported. The occlusion detector of blind mode trains on
-# its own (no other network needed) and travels in both folders as occlusion.onnx.
+# 7500 (the resume moves the cosine's end), restarted warm to a cosine ending at 9500,
+# then to one ending at 15000, where the shipped models were exported. The occlusion
+# detector of blind mode trains on its own (no other network needed): 2000 steps, a
+# continuation to 3000, then a 400-step fine-tune with the hard-negative term on intact
+# images (the shipped one); it travels in both folders as occlusion.onnx.
 # The committed checkpoints in models/runs
 # are these runs' last states (continue G2 with models/continue.sh). A test checks that
 # these commands give the committed run.json files.
@@ -22,12 +24,17 @@ unveil train stage2 --preset default --seed 42 --steps 30000 --stop-at 4850 --wa
     --stage1 runs/stage1 --silhouette runs/silhouette --out runs/stage2
 unveil train stage2 --resume --steps 7500 --out runs/stage2
 unveil train stage2 --resume --steps 9500 --out runs/stage2
+unveil train stage2 --resume --steps 15000 --out runs/stage2
 unveil train occlusion --preset default --seed 42 --steps 2400 --stop-at 200 --batch 16 \
     --samples 65536 --checkpoint-every 50 --out runs/occlusion
 unveil train occlusion --resume --steps 2000 --out runs/occlusion
-unveil export --stage2 runs/stage2 --occlusion runs/occlusion --out models/default-f32
-unveil export --stage2 runs/stage2 --occlusion runs/occlusion --int8 --samples 64 --seed 2000003 --range minmax --out models/default
+cp -r runs/occlusion runs/occlusion-next
+unveil train occlusion --resume --steps 3000 --out runs/occlusion-next
+unveil train occlusion --init-from runs/occlusion-next --hard-negatives 0.1 --lr 5e-4 \
+    --batch 16 --steps 400 --samples 65536 --checkpoint-every 50 --out runs/occlusion-hard
+unveil export --stage2 runs/stage2 --occlusion runs/occlusion-hard --out models/default-f32
+unveil export --stage2 runs/stage2 --occlusion runs/occlusion-hard --int8 --samples 64 --seed 2000003 --range minmax --out models/default
 unveil inspect models/default
 unveil eval stage2 --model models/default --samples 128
-unveil eval occlusion --model runs/occlusion --samples 128
+unveil eval occlusion --model runs/occlusion-hard --samples 128
 cargo test -q -p unveil-tests --test parity -- --include-ignored

@@ -318,6 +318,66 @@ fn run_folders_from_before_a_field_was_added_still_load() {
     );
 }
 
+/// `init_from` starts a run from another run's trained weights, and `hard_negatives` adds
+/// its term to the loss; a run of another network is refused as a source.
+#[test]
+fn a_fine_tune_starts_from_its_source_and_adds_the_hard_negative_term() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    run(&config(Network::Occlusion, 3, 2), &src, false).unwrap();
+    // A rate of 1e-9 keeps one step's weights where they started (Adam moves each by ~lr).
+    let still = |init: Option<&Path>, hard: Option<f32>| {
+        // Batch 4: its last sample is shown intact, which the hard-negative term reads.
+        let mut c = config(Network::Occlusion, 1, 4);
+        c.train = c
+            .train
+            .with_learning_rate(1e-9)
+            .with_schedule(LrSchedule::Constant);
+        c.init_from = init.map(Path::to_path_buf);
+        c.hard_negatives = hard;
+        c
+    };
+    let (plain, tuned, fresh) = (
+        tmp.path().join("plain"),
+        tmp.path().join("tuned"),
+        tmp.path().join("fresh"),
+    );
+    let first_loss = |dir: &Path, c: &RunConfig| run(c, dir, false).unwrap().rows[0][1];
+    let plain_loss = first_loss(&plain, &still(Some(&src), None));
+    let tuned_loss = first_loss(&tuned, &still(Some(&src), Some(1.0)));
+    first_loss(&fresh, &still(None, None));
+    // Same weights, same batch: the hard-negative term only adds (it is a mean of softplus).
+    assert!(tuned_loss > plain_loss, "{tuned_loss} vs {plain_loss}");
+    let dev = unveil_host::train::cpu_device();
+    let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &dev);
+    let out = |dir: &Path| {
+        load_model(Preset::Tiny.detector().init(&dev), &dir.join(MODEL_FILE))
+            .unwrap()
+            .forward(x.clone())
+    };
+    let gap = |a: &Path, b: &Path| out(a).sub(out(b)).abs().max().into_scalar::<f32>();
+    assert!(
+        gap(&src, &tuned) < 1e-4,
+        "the fine-tune did not start from src"
+    );
+    assert!(gap(&src, &fresh) > 1e-3, "a fresh run looks like src");
+    // The run records both, and a resume keeps them.
+    let saved = harness::load_run_config(&tuned).unwrap();
+    assert_eq!(
+        (saved.hard_negatives, saved.init_from),
+        (Some(1.0), Some(src))
+    );
+    // A source of another network is refused before any step.
+    let stage1 = tmp.path().join("stage1");
+    run(&config(Network::Stage1, 1, 2), &stage1, false).unwrap();
+    let err = run(&still(Some(&stage1), None), &tmp.path().join("bad"), false).unwrap_err();
+    assert!(err.to_string().contains("holds a stage1 run"), "{err}");
+    assert!(
+        !tmp.path().join("bad").exists(),
+        "a refused run left a folder"
+    );
+}
+
 /// Probe defect 5: `--resume` on a run folder without `checkpoint/` used to retrain from
 /// step 0 over the finished run's `model.bpk` and `metrics.csv`. It is refused, and both
 /// are left as they were.

@@ -115,7 +115,17 @@ fn the_model_guide_shows_the_regeneration_recipe() {
 #[test]
 fn the_recipe_gives_the_committed_run_configurations() {
     let mut runs: Vec<(String, RunConfig)> = Vec::new();
-    for args in file_commands("models/regenerate.sh") {
+    let text = std::fs::read_to_string(root().join("models/regenerate.sh")).expect("recipe");
+    // `cp -r runs/A runs/B` forks a run: B continues from A's state under its own name.
+    let copies: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("cp -r "))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect();
+    for args in commands(&text, false) {
         let Command::Train(train) = parse(&args).command else {
             continue;
         };
@@ -124,6 +134,12 @@ fn the_recipe_gives_the_committed_run_configurations() {
         };
         let out = train.out.clone().expect("each recipe line names its --out");
         let name = out.display().to_string();
+        if let Some((from, _)) = copies.iter().find(|(_, to)| *to == name) {
+            if !runs.iter().any(|(n, _)| *n == name) {
+                let (_, config) = runs.iter().find(|(n, _)| n == from).expect("copied run");
+                runs.push((name.clone(), config.clone()));
+            }
+        }
         match runs.iter_mut().find(|(n, _)| *n == name) {
             Some((_, config)) => {
                 assert!(train.resume, "{name} is trained twice without --resume");
@@ -139,7 +155,11 @@ fn the_recipe_gives_the_committed_run_configurations() {
             }
         }
     }
-    assert_eq!(runs.len(), 4, "S, G1, G2 and the occlusion detector");
+    assert_eq!(
+        runs.len(),
+        6,
+        "S, G1, G2 and the occlusion detector with its two continuations"
+    );
     for (name, config) in runs {
         let dir = root().join("models").join(&name);
         let committed = harness::load_run_config(&dir).expect("committed run");

@@ -142,6 +142,15 @@ pub(crate) struct TrainArgs {
     /// subject's true mask, so the foreground path carries the subject (default 0, off).
     #[arg(long)]
     pub(crate) w_matte: Option<f32>,
+    /// Occlusion detector, beyond plain BCE: weight of a hard-negative term, the BCE of
+    /// the 1 % most confident false alarms of each intact image in the batch, so the rare
+    /// patterned shirt read as an occluder weighs as much as the easy pixels (default: off).
+    #[arg(long, value_name = "WEIGHT", value_parser = positive_f32)]
+    pub(crate) hard_negatives: Option<f32>,
+    /// Silhouette or occlusion: start from the trained weights of the run in DIR (a
+    /// fine-tune, e.g. with --hard-negatives; Adam and the schedule start afresh).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) init_from: Option<PathBuf>,
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
     #[arg(long, default_value = "flex")]
     pub(crate) backend: BackendKind,
@@ -304,6 +313,20 @@ pub(crate) fn run_config(
             Network::Extractor | Network::Stage1 => config.stage1.base_width = w,
             Network::Stage2 => config.stage2.base_width = w,
         }
+    }
+    if args.hard_negatives.is_some() {
+        anyhow::ensure!(
+            network == Network::Occlusion,
+            "--hard-negatives trains the occlusion detector only"
+        );
+        config.hard_negatives = args.hard_negatives;
+    }
+    if let Some(src) = &args.init_from {
+        anyhow::ensure!(
+            matches!(network, Network::Occlusion | Network::Silhouette),
+            "--init-from fine-tunes the occlusion detector or the silhouette network only"
+        );
+        config.init_from = Some(src.clone());
     }
     if network == Network::Stage1 {
         config.stage1 = config.stage1.clone().with_hole_input(args.hole);

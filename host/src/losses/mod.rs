@@ -140,11 +140,41 @@ pub fn weighted_cross_entropy_2d(
 /// Binary cross-entropy with logits, averaged over all elements, in the numerically stable
 /// form `max(x, 0) − x·t + log(1 + exp(−|x|))`. `targets` in [0, 1]. Returns `[1]`.
 pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, targets: Tensor<D>) -> Tensor<1> {
-    let softplus_neg_abs = logits.clone().abs().neg().exp().log1p();
-    relu(logits.clone())
-        .sub(logits.mul(targets))
-        .add(softplus_neg_abs)
-        .mean()
+    softplus(logits.clone()).sub(logits.mul(targets)).mean()
+}
+
+/// `ln(1 + eˣ)` in the stable form `max(x, 0) + ln(1 + e^−|x|)`: the BCE of a logit
+/// whose target is 0.
+fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let tail = x.clone().abs().neg().exp().log1p();
+    relu(x).add(tail)
+}
+
+/// Share of each image's pixels that [`hard_negative_bce`] reads: blind restoration must
+/// rewrite at most 1 % of an intact frame, so the 1 % most confident false alarms are the
+/// ones that decide it.
+pub const HARD_NEGATIVE_SHARE: f64 = 0.01;
+
+/// Hard-negative mining for a mask network on intact images: for each image whose
+/// target is empty, the BCE (target 0) of its `k` highest logits; the mean over those
+/// images' picks, 0 when the batch has none. `logits`, `targets` `[B, C, H, W]`; returns
+/// `[1]`.
+///
+/// Plain BCE averages a detector's rare, confident false alarms (a striped shirt read
+/// as an occluder) away among millions of easy pixels; this term gives each intact
+/// image's worst `k` pixels the weight of a whole batch. Occluded images are left out:
+/// their hardest negatives are the pixels just outside the occluder, and pushing those
+/// down shrinks every detection (tried: IoU fell from 0.6 to 0.0–0.3). `k` is clamped to
+/// 1..=C·H·W.
+pub fn hard_negative_bce(logits: Tensor<4>, targets: Tensor<4>, k: usize) -> Tensor<1> {
+    let [b, c, h, w] = logits.dims();
+    let n = c * h * w;
+    let k = k.clamp(1, n);
+    // [B, 1]: 1 for an image with no positive pixel.
+    let intact = targets.reshape([b, n]).max_dim(1).lower_elem(0.5).float();
+    let count = intact.clone().sum().clamp_min(1.0);
+    let per_image = softplus(logits.reshape([b, n]).topk(k, 1)).mean_dim(1); // [B, 1]
+    per_image.mul(intact).sum().div(count)
 }
 
 /// Part-class targets `[B, H, W]` (0..=24) from a texture-map tensor `[B, 6, H, W]`:
@@ -499,6 +529,31 @@ mod tests {
             / 4.0;
         let got = scalar(bce_with_logits(x, t));
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+
+    #[test]
+    fn hard_negative_bce_hand_values() {
+        let sp = |x: f32| x.exp().ln_1p();
+        // Image 0 has a positive pixel: left out. Image 1 (3, −1, 0, 2) and image 2
+        // (−2, 5, −4, 1) are intact: their top 2 are (3, 2) and (5, 1).
+        let x = t4(
+            vec![
+                9.0, 9.0, 9.0, 9.0, 3.0, -1.0, 0.0, 2.0, -2.0, 5.0, -4.0, 1.0,
+            ],
+            [3, 1, 2, 2],
+        );
+        let mut t = vec![0.0; 12];
+        t[3] = 1.0;
+        let t = t4(t, [3, 1, 2, 2]);
+        let want = (sp(3.0) + sp(2.0)) / 2.0 / 2.0 + (sp(5.0) + sp(1.0)) / 2.0 / 2.0;
+        let got = scalar(hard_negative_bce(x.clone(), t.clone(), 2));
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // k = 1: each intact image's worst false alarm alone.
+        let got = scalar(hard_negative_bce(x.clone(), t.clone(), 1));
+        assert!((got - (sp(3.0) + sp(5.0)) / 2.0).abs() < 1e-5, "{got}");
+        // No intact image in the batch: 0, not NaN.
+        let only = x.narrow(0, 0, 1);
+        assert_eq!(scalar(hard_negative_bce(only, t.narrow(0, 0, 1), 2)), 0.0);
     }
 
     #[test]

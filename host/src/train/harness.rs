@@ -23,7 +23,9 @@ use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 use unveil_shared::rng;
 
 use crate::data::{DataError, Loader, SampleBatch, SampleSource, Task};
-use crate::losses::{bce_with_logits, Stage1LossConfig, Stage2LossConfig};
+use crate::losses::{
+    bce_with_logits, hard_negative_bce, Stage1LossConfig, Stage2LossConfig, HARD_NEGATIVE_SHARE,
+};
 use crate::nets::blocks::seeded_init;
 use crate::nets::discriminator::DiscriminatorConfig;
 use crate::nets::silhouette::{Silhouette, SilhouetteConfig};
@@ -296,6 +298,14 @@ pub struct RunConfig {
     /// The occlusion detector (occlusion runs only).
     #[serde(default)]
     pub detector: SilhouetteConfig,
+    /// Occlusion runs: weight of the hard-negative term ([`hard_negative_bce`] over
+    /// [`HARD_NEGATIVE_SHARE`] of each image) beside the BCE; absent: BCE alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_negatives: Option<f32>,
+    /// Silhouette and occlusion runs: a run of the same network whose trained weights
+    /// start this one (fine-tuning under a new loss; Adam and the schedule start afresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -318,6 +328,8 @@ impl RunConfig {
             stage1_run: None,
             silhouette_run: None,
             detector: preset.detector(),
+            hard_negatives: None,
+            init_from: None,
         }
     }
 }
@@ -634,6 +646,9 @@ pub fn run(
         if dir.join(RUN_FILE).exists() {
             return Err(HarnessError::Exists(dir.into()));
         }
+        if let Some(src) = &config.init_from {
+            check_init_source(src, config.network)?;
+        }
         fs::create_dir_all(dir).map_err(io(dir))?;
         write_run_config(dir, config)?;
         config.clone()
@@ -665,11 +680,25 @@ pub fn run(
                 (&config.detector, Task::Occlusion)
             };
             let template = seeded_init(net.init(&device), seed);
+            // A fine-tuning run starts from another run's weights; its own checkpoint,
+            // once it has one, wins.
+            let template = match (&config.init_from, &resume_from) {
+                (Some(src), None) => load_model(template, &src.join(MODEL_FILE))?,
+                _ => template,
+            };
+            let hard = config.hard_negatives.filter(|w| *w > 0.0);
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
                 task,
-                loss: |m: &Silhouette, b: Batch| {
-                    Ok(vec![bce_with_logits(m.try_forward(b.input)?, b.target)])
+                loss: move |m: &Silhouette, b: Batch| {
+                    let logits = m.try_forward(b.input)?;
+                    let mut loss = bce_with_logits(logits.clone(), b.target.clone());
+                    if let Some(w) = hard {
+                        let [_, c, h, wd] = logits.dims();
+                        let k = (HARD_NEGATIVE_SHARE * (c * h * wd) as f64).ceil() as usize;
+                        loss = loss.add(hard_negative_bce(logits, b.target, k).mul_scalar(w));
+                    }
+                    Ok(vec![loss])
                 },
             };
             drive(&config, dir, &loader, learner, stop_at, progress)
@@ -756,6 +785,21 @@ fn frozen_networks(
     let g1 = load_model(g1_config.stage1.init(device), &g1_dir.join(MODEL_FILE))?;
     let s = load_model(s_config.silhouette.init(device), &s_dir.join(MODEL_FILE))?;
     Ok((g1, s))
+}
+
+/// A run that `init_from` may start from must train the same network (checked before
+/// the new run folder is made, so a wrong source leaves nothing behind).
+fn check_init_source(src: &Path, network: Network) -> Result<(), HarnessError> {
+    let saved = load_run_config(src)?;
+    if saved.network != network {
+        return Err(HarnessError::Missing(format!(
+            "--init-from {}: holds a {} run, not {}",
+            src.display(),
+            saved.network.name(),
+            network.name()
+        )));
+    }
+    Ok(())
 }
 
 fn single_trainer<M: Module>(
