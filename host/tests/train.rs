@@ -378,6 +378,62 @@ fn a_fine_tune_starts_from_its_source_and_adds_the_hard_negative_term() {
     );
 }
 
+/// A stage-2 fine-tune starts from its source's G2 and D (D from the source's
+/// checkpoint); a source whose G2 has other layers is refused before a folder is made.
+#[test]
+fn a_stage2_fine_tune_starts_from_its_source_g2_and_d() {
+    use unveil_host::nets::stage2::Condition;
+    use unveil_host::train::stage2::DISCRIMINATOR_DIR;
+    let tmp = tempfile::tempdir().unwrap();
+    frozen(tmp.path());
+    let src = tmp.path().join("src");
+    run(&stage2_config(tmp.path(), 2, 2), &src, false).unwrap();
+    let still = |init: Option<&Path>| {
+        let mut c = stage2_config(tmp.path(), 1, 2);
+        c.train = c
+            .train
+            .with_learning_rate(1e-9)
+            .with_schedule(LrSchedule::Constant);
+        c.init_from = init.map(Path::to_path_buf);
+        c.stage2_loss.hidden_log_weight = 1.0;
+        c
+    };
+    let (tuned, fresh) = (tmp.path().join("tuned"), tmp.path().join("fresh"));
+    run(&still(Some(&src)), &tuned, false).unwrap();
+    run(&still(None), &fresh, false).unwrap();
+    let dev = unveil_host::train::cpu_device();
+    let g_in = Preset::Tiny.stage2().in_channels();
+    let x = Tensor::<4>::random([1, g_in, 64, 64], Distribution::Uniform(-1.0, 1.0), &dev);
+    let g = |dir: &Path| {
+        load_model(Preset::Tiny.stage2().init(&dev), &dir.join(MODEL_FILE))
+            .unwrap()
+            .forward(x.clone())
+            .restored
+    };
+    let image = x.clone().narrow(1, 0, 3);
+    let d = |dir: &Path| {
+        let path = dir
+            .join(harness::CHECKPOINT_DIR)
+            .join(DISCRIMINATOR_DIR)
+            .join(MODEL_FILE);
+        load_model(Preset::Tiny.discriminator().init(&dev), &path)
+            .unwrap()
+            .forward(image.clone())
+    };
+    let gap = |a: Tensor<4>, b: Tensor<4>| a.sub(b).abs().max().into_scalar::<f32>();
+    assert!(gap(g(&src), g(&tuned)) < 1e-4, "G2 did not start from src");
+    assert!(gap(d(&src), d(&tuned)) < 1e-4, "D did not start from src");
+    assert!(gap(g(&src), g(&fresh)) > 1e-3, "a fresh G2 looks like src");
+    assert!(gap(d(&src), d(&fresh)) > 1e-3, "a fresh D looks like src");
+    // Another condition means another input width: refused, nothing left behind.
+    let mut other = still(Some(&src));
+    other.stage2 = other.stage2.with_condition(Condition::None);
+    let bad = tmp.path().join("bad");
+    let err = run(&other, &bad, false).unwrap_err();
+    assert!(err.to_string().contains("other layers"), "{err}");
+    assert!(!bad.exists(), "a refused run left a folder");
+}
+
 /// Probe defect 5: `--resume` on a run folder without `checkpoint/` used to retrain from
 /// step 0 over the finished run's `model.bpk` and `metrics.csv`. It is refused, and both
 /// are left as they were.

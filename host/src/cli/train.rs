@@ -142,13 +142,19 @@ pub(crate) struct TrainArgs {
     /// subject's true mask, so the foreground path carries the subject (default 0, off).
     #[arg(long)]
     pub(crate) w_matte: Option<f32>,
+    /// Stage 2, beyond the method: weight of a term scoring each image's occluded pixels
+    /// on a log scale, as the reported PSNR does, so thin holes (text) count as much as
+    /// large ones (default 0, off).
+    #[arg(long)]
+    pub(crate) w_hidden_log: Option<f32>,
     /// Occlusion detector, beyond plain BCE: weight of a hard-negative term, the BCE of
     /// the 1 % most confident false alarms of each intact image in the batch, so the rare
     /// patterned shirt read as an occluder weighs as much as the easy pixels (default: off).
     #[arg(long, value_name = "WEIGHT", value_parser = positive_f32)]
     pub(crate) hard_negatives: Option<f32>,
-    /// Silhouette or occlusion: start from the trained weights of the run in DIR (a
-    /// fine-tune, e.g. with --hard-negatives; Adam and the schedule start afresh).
+    /// Silhouette, occlusion or stage2: start from the trained weights of the run in DIR
+    /// (a fine-tune under a new loss, e.g. --hard-negatives or --w-hidden-log; Adam and
+    /// the schedule start afresh). Its layers must match this run's.
     #[arg(long, value_name = "DIR")]
     pub(crate) init_from: Option<PathBuf>,
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
@@ -323,8 +329,11 @@ pub(crate) fn run_config(
     }
     if let Some(src) = &args.init_from {
         anyhow::ensure!(
-            matches!(network, Network::Occlusion | Network::Silhouette),
-            "--init-from fine-tunes the occlusion detector or the silhouette network only"
+            matches!(
+                network,
+                Network::Occlusion | Network::Silhouette | Network::Stage2
+            ),
+            "--init-from fine-tunes the occlusion detector, the silhouette network or G2 only"
         );
         config.init_from = Some(src.clone());
     }
@@ -343,6 +352,7 @@ pub(crate) fn run_config(
         l.patch_weight = args.w_patch.unwrap_or(l.patch_weight);
         l.hidden_weight = args.w_hidden.unwrap_or(l.hidden_weight);
         l.matte_weight = args.w_matte.unwrap_or(l.matte_weight);
+        l.hidden_log_weight = args.w_hidden_log.unwrap_or(l.hidden_log_weight);
         config.stage2_loss = l;
         config.stage1_run = Some(args.stage1.clone().unwrap_or_else(|| root.join("stage1")));
         config.silhouette_run = Some(

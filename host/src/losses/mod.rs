@@ -108,6 +108,29 @@ pub fn masked_mse(a: Tensor<4>, b: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
     sq.sum().div(count)
 }
 
+/// Floor added to each image's hidden MSE in [`hidden_log_mse`] (in the [-1, 1] range's
+/// units): a perfect image then scores ln(1e-4) instead of −∞, a cap near 46 dB PSNR.
+pub const HIDDEN_LOG_FLOOR: f32 = 1e-4;
+
+/// Mean over the images that have a hidden pixel of `ln(mse_i + HIDDEN_LOG_FLOOR)`, where
+/// `mse_i` is [`masked_mse`] of image `i` alone (0 when no image has one).
+///
+/// Why: the score we report is the mean over images of each one's hidden PSNR, which is
+/// `−(10 / ln 10) · ln(mse_i)` plus a constant. [`masked_mse`] pools all hidden pixels of a
+/// batch, so an image with a thin text hole (a few hundred pixels) weighs almost nothing
+/// beside a large one; in this term every image counts once, and in proportion to how
+/// much its own PSNR moves. `a`, `b`: `[B, C, H, W]`; `mask`: `[B, 1, H, W]` 0/1.
+pub fn hidden_log_mse(a: Tensor<4>, b: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
+    let [batch, channels, _, _] = a.dims();
+    let sq = a.sub(b).square().mul(mask.clone()); // [B, C, H, W]
+    let per_image = sq.reshape([batch as i32, -1]).sum_dim(1); // [B, 1]
+    let pixels = mask.reshape([batch as i32, -1]).sum_dim(1); // [B, 1]
+    let has = pixels.clone().greater_elem(0.0).float(); // [B, 1]
+    let mse = per_image.div(pixels.mul_scalar(channels as f32).clamp_min(1.0));
+    let logs = mse.add_scalar(HIDDEN_LOG_FLOOR).log().mul(has.clone());
+    logs.sum().div(has.sum().clamp_min(1.0))
+}
+
 /// Per-pixel cross-entropy with logits, averaged over all pixels.
 ///
 /// `logits`: `[B, K, H, W]`; `targets`: `[B, H, W]`, class indices in `0..K` (an index out
@@ -431,6 +454,10 @@ pub struct Stage2LossConfig {
     /// they weigh almost nothing against copying the visible ones.
     #[config(default = 0.0)]
     pub hidden_weight: f32,
+    /// Beyond the method (0 = off): [`hidden_log_mse`], the hidden pixels scored per
+    /// image on a log scale, as the reported PSNR scores them.
+    #[config(default = 0.0)]
+    pub hidden_log_weight: f32,
     /// Beyond the method (0 = off): [`matte_loss`], the alpha matte against the subject's
     /// true mask. Nothing in L2–L5 ties α to the subject, and the background decoder's
     /// skips can redraw the subject by themselves, so without it training settles on α ≈ 0
@@ -494,6 +521,33 @@ mod tests {
         // Empty mask: 0, not NaN.
         let empty = Tensor::zeros([1, 1, 2, 2], &device());
         assert_eq!(scalar(masked_mse(a2, z2, empty)), 0.0);
+    }
+
+    #[test]
+    fn hidden_log_mse_hand_values() {
+        // Image 0: hidden pixels 0 and 3, diffs 1 and 3 → mse (1 + 9) / 2 = 5.
+        // Image 1: one hidden pixel, diff 0.5 → mse 0.25. Image 2: no hidden pixel, left out.
+        let a = t4(
+            vec![1.0, 7.0, 7.0, 3.0, 0.5, 9.0, 9.0, 9.0, 4.0, 4.0, 4.0, 4.0],
+            [3, 1, 2, 2],
+        );
+        let mask = t4(
+            vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [3, 1, 2, 2],
+        );
+        let zeros = Tensor::zeros([3, 1, 2, 2], &device());
+        let f = HIDDEN_LOG_FLOOR;
+        let want = ((5.0 + f).ln() + (0.25 + f).ln()) / 2.0;
+        let got = scalar(hidden_log_mse(a.clone(), zeros.clone(), mask.clone()));
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // Unlike the pooled masked_mse ((1 + 9 + 0.25) / 3), each image counts once.
+        let pooled = scalar(masked_mse(a.clone(), zeros.clone(), mask.clone()));
+        assert!((pooled - 10.25 / 3.0).abs() < 1e-5);
+        // A perfect image sits at the floor, and no hidden pixel at all gives 0.
+        let exact = scalar(hidden_log_mse(zeros.clone(), zeros.clone(), mask));
+        assert!((exact - f.ln()).abs() < 1e-4, "{exact}");
+        let none = Tensor::zeros([3, 1, 2, 2], &device());
+        assert_eq!(scalar(hidden_log_mse(a, zeros, none)), 0.0);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::nets::silhouette::{Silhouette, SilhouetteConfig};
 use crate::nets::stage1::{Stage1Config, Stage1Net};
 use crate::nets::stage2::HoleInput;
 use crate::nets::stage2::Stage2Config;
-use crate::train::stage2::Stage2Learner;
+use crate::train::stage2::{Stage2Learner, DISCRIMINATOR_DIR};
 use crate::train::{
     load_model, save_model, BackendKind, Batch, CheckpointError, LrSchedule, TrainConfig,
     TrainError, Trainer,
@@ -386,6 +386,7 @@ fn fill_added_fields(value: &mut serde_json::Value) {
         ("train", "schedule", serde_json::json!("Constant")),
         ("stage2_loss", "hidden_weight", serde_json::json!(0.0)),
         ("stage2_loss", "matte_weight", serde_json::json!(0.0)),
+        ("stage2_loss", "hidden_log_weight", serde_json::json!(0.0)),
         ("stage2", "hole", serde_json::json!("Absent")),
     ];
     for (section, field, default) in added {
@@ -647,7 +648,7 @@ pub fn run(
             return Err(HarnessError::Exists(dir.into()));
         }
         if let Some(src) = &config.init_from {
-            check_init_source(src, config.network)?;
+            check_init_source(src, config)?;
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
         write_run_config(dir, config)?;
@@ -730,6 +731,19 @@ pub fn run(
                 g.residual_start()
             };
             let d = seeded_init(config.discriminator.init(&device), rng::derive(seed, 2));
+            // A fine-tune starts from another stage-2 run's G2 and D (D from that run's
+            // checkpoint, the only place it is kept); its own checkpoint, once it has one,
+            // wins.
+            let (g, d) = match (&config.init_from, &resume_from) {
+                (Some(src), None) => {
+                    let g = load_model(g, &src.join(MODEL_FILE))?;
+                    let ckpt = checkpoint_to_resume(src)
+                        .ok_or_else(|| HarnessError::NoCheckpoint(src.clone()))?;
+                    let d = load_model(d, &ckpt.join(DISCRIMINATOR_DIR).join(MODEL_FILE))?;
+                    (g, d)
+                }
+                _ => (g, d),
+            };
             let (losses, condition) = (config.stage2_loss.clone(), config.stage2.condition);
             let learner = match resume_from {
                 Some(ckpt) => Stage2Learner::resume(g, d, train, &ckpt, g1, s, losses, condition)?,
@@ -789,14 +803,40 @@ fn frozen_networks(
 
 /// A run that `init_from` may start from must train the same network (checked before
 /// the new run folder is made, so a wrong source leaves nothing behind).
-fn check_init_source(src: &Path, network: Network) -> Result<(), HarnessError> {
+fn check_init_source(src: &Path, config: &RunConfig) -> Result<(), HarnessError> {
     let saved = load_run_config(src)?;
-    if saved.network != network {
+    if saved.network != config.network {
         return Err(HarnessError::Missing(format!(
             "--init-from {}: holds a {} run, not {}",
             src.display(),
             saved.network.name(),
-            network.name()
+            config.network.name()
+        )));
+    }
+    // The weights must fit: the same layers (widths, depth, input planes).
+    let (mine, theirs) = match config.network {
+        Network::Stage2 => (
+            serde_json::to_value((&config.stage2, &config.discriminator)),
+            serde_json::to_value((&saved.stage2, &saved.discriminator)),
+        ),
+        Network::Occlusion => (
+            serde_json::to_value(&config.detector),
+            serde_json::to_value(&saved.detector),
+        ),
+        Network::Silhouette => (
+            serde_json::to_value(&config.silhouette),
+            serde_json::to_value(&saved.silhouette),
+        ),
+        Network::Extractor | Network::Stage1 => (
+            serde_json::to_value(&config.stage1),
+            serde_json::to_value(&saved.stage1),
+        ),
+    };
+    if mine.ok() != theirs.ok() {
+        return Err(HarnessError::Missing(format!(
+            "--init-from {}: its {} has other layers than this run's (width, depth or inputs differ)",
+            src.display(),
+            config.network.name()
         )));
     }
     Ok(())

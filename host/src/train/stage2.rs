@@ -12,7 +12,8 @@ use burn::prelude::*;
 
 use crate::data::SampleBatch;
 use crate::losses::{
-    background_patch_loss, discriminator_loss, generator_adversarial_loss, masked_mse, matte_loss,
+    background_patch_loss, discriminator_loss, generator_adversarial_loss, hidden_log_mse,
+    masked_mse, matte_loss,
     reconstruction_loss, silhouette_feature_loss, PatchTargets, Stage2LossConfig,
 };
 use crate::nets::discriminator::Discriminator;
@@ -25,7 +26,7 @@ use crate::train::{CheckpointError, TrainConfig, TrainError, Trainer};
 pub const DISCRIMINATOR_DIR: &str = "discriminator";
 
 /// Names of the values [`Stage2Learner::learn`] returns, in order.
-pub const LOSS_NAMES: [&str; 8] = [
+pub const LOSS_NAMES: [&str; 9] = [
     "total",
     "l2_reconstruction",
     "l3_adversarial",
@@ -34,6 +35,7 @@ pub const LOSS_NAMES: [&str; 8] = [
     "l2_hidden",
     "d_loss",
     "matte",
+    "hidden_log",
 ];
 
 /// G2 and D with their optimizers, plus the frozen networks they lean on.
@@ -161,6 +163,11 @@ impl Stage2Learner {
                 Some(t) => background_patch_loss(out.background.clone(), clean.clone(), t),
                 None => zero(),
             };
+            let hidden_log = if w.hidden_log_weight != 0.0 {
+                hidden_log_mse(out.restored.clone(), clean.clone(), hidden.clone())
+            } else {
+                zero()
+            };
             let hidden = if w.hidden_weight != 0.0 {
                 masked_mse(out.restored.clone(), clean.clone(), hidden)
             } else {
@@ -178,7 +185,8 @@ impl Stage2Learner {
                 .add(silhouette.clone().mul_scalar(w.silhouette_weight))
                 .add(patch.clone().mul_scalar(w.patch_weight))
                 .add(hidden.clone().mul_scalar(w.hidden_weight))
-                .add(matte.clone().mul_scalar(w.matte_weight));
+                .add(matte.clone().mul_scalar(w.matte_weight))
+                .add(hidden_log.clone().mul_scalar(w.hidden_log_weight));
             Ok(vec![
                 total,
                 reconstruction,
@@ -187,11 +195,12 @@ impl Stage2Learner {
                 patch,
                 hidden,
                 matte,
+                hidden_log,
             ])
         })?;
-        // D's loss sits before the matte term in LOSS_NAMES (the matte column came later,
-        // appended so older metrics.csv columns keep their places).
-        values.insert(values.len() - 1, d_value);
+        // D's loss sits before the matte term in LOSS_NAMES (the matte and hidden_log
+        // columns came later, appended so older metrics.csv columns keep their places).
+        values.insert(values.len() - 2, d_value);
         Ok(values)
     }
 }
@@ -246,7 +255,8 @@ mod tests {
                 .with_patch_size(8)
                 .with_patch_stride(4)
                 .with_hidden_weight(1.0)
-                .with_matte_weight(1.0),
+                .with_matte_weight(1.0)
+                .with_hidden_log_weight(1.0),
             1e-3,
         );
         let (s0, g10) = (param_values(&l.s), param_values(&l.g1));
@@ -256,8 +266,9 @@ mod tests {
         for step in 0..2 {
             let values = l.learn(data.batch(step, 4, &dev).unwrap()).unwrap();
             assert_eq!(values.len(), LOSS_NAMES.len());
+            // Every term is computed (hidden_log, a logarithm, is negative).
             assert!(
-                values.iter().all(|v| v.is_finite() && *v > 0.0),
+                values.iter().all(|v| v.is_finite() && *v != 0.0),
                 "{values:?}"
             );
         }
@@ -342,6 +353,27 @@ mod tests {
         assert!((values[0] - 2.0 * want).abs() < 1e-5, "{values:?}");
     }
 
+    /// With every other weight 0, the total is `hidden_log_weight` × the per-image log
+    /// term, computed on ŷ against the clean image over the occluded pixels.
+    #[test]
+    fn hidden_log_term_scores_each_image_on_a_log_scale() {
+        let losses = method_terms_off().with_hidden_log_weight(0.5);
+        let mut l = learner(Condition::None, losses, 1e-3);
+        let dev = device().autodiff();
+        let batch = loader().batch(0, 4, &dev).unwrap();
+        let out = l.g.model.forward(l.input(&batch).unwrap());
+        let want = crate::test_util::scalar(hidden_log_mse(
+            out.restored,
+            batch.clean.clone(),
+            batch.hidden.clone(),
+        ));
+        let values = l.learn(batch).unwrap();
+        let at = LOSS_NAMES.iter().position(|n| *n == "hidden_log").unwrap();
+        assert!(want < 0.0, "an MSE below 1 has a negative log: {want}");
+        assert!((values[at] - want).abs() < 1e-5, "{values:?} vs {want}");
+        assert!((values[0] - 0.5 * want).abs() < 1e-5, "{values:?}");
+    }
+
     fn any_requires_grad<M: Module>(m: &M) -> bool {
         use burn::module::{ModuleVisitor, Param};
         struct Any(bool);
@@ -400,8 +432,8 @@ mod tests {
         assert!(values[1] > 0.0);
         assert_eq!(
             &values[2..],
-            &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            "L3, L4, L5, hidden, D, matte"
+            &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            "L3, L4, L5, hidden, D, matte, hidden_log"
         );
         assert!((values[0] - values[1]).abs() < 1e-6, "total = L2 alone");
         assert_eq!(param_values(&l.d.model), d0, "D trained with L3 off");
