@@ -72,18 +72,55 @@ impl Model {
     /// graphs' input/output names and shapes, and optimise them.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
         let manifest = read_manifest(dir)?;
+        Self::assemble(manifest, dir, |path| {
+            std::fs::read(path).map_err(|source| ModelError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
+    }
+
+    /// A model from a manifest and its files held in memory (`(file name, bytes)`), with
+    /// every check of [`load`](Self::load) but the folder: what the exporter runs before
+    /// it writes one. `dir` reads `<memory>`.
+    pub fn from_memory(manifest: Manifest, files: &[(&str, &[u8])]) -> Result<Self, ModelError> {
+        manifest.validate().map_err(|source| ModelError::Manifest {
+            path: PathBuf::from(MEMORY),
+            source,
+        })?;
+        Self::assemble(manifest, Path::new(MEMORY), |path| {
+            let name = path.strip_prefix(MEMORY).unwrap_or(path);
+            files
+                .iter()
+                .find(|(file, _)| Path::new(file) == name)
+                .map(|(_, bytes)| bytes.to_vec())
+                .ok_or_else(|| ModelError::Read {
+                    path: path.to_path_buf(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+        })
+    }
+
+    /// Verify and compile the graphs `manifest` lists, each read by `read` from its path
+    /// under `dir`.
+    fn assemble(
+        manifest: Manifest,
+        dir: &Path,
+        read: impl Fn(&Path) -> Result<Vec<u8>, ModelError>,
+    ) -> Result<Self, ModelError> {
+        let read_verified = |role| read_verified(dir, &manifest, role, &read);
         let (w, h) = (usize::from(manifest.width), usize::from(manifest.height));
         let c = manifest.condition.channels();
         let planes = manifest.hole.image_channels();
 
         let stage1 = {
-            let (file, proto) = read_verified(dir, &manifest, Role::Stage1)?;
+            let (file, proto) = read_verified(Role::Stage1)?;
             let inputs = [(names::IMAGE, planes)];
             let outputs = [(names::TEXTURE, TEXTURE_CHANNELS)];
             compile(&file, proto, &inputs, &outputs, w, h)?.0
         };
         let (stage2, stage2_condition_input) = {
-            let (file, proto) = read_verified(dir, &manifest, Role::Stage2)?;
+            let (file, proto) = read_verified(Role::Stage2)?;
             let mut inputs = vec![(names::IMAGE, planes)];
             if manifest.condition != Condition::None {
                 inputs.push((names::CONDITION, c));
@@ -101,7 +138,7 @@ impl Model {
         let detector = match manifest.model(Role::Occlusion) {
             None => None,
             Some(_) => {
-                let (file, proto) = read_verified(dir, &manifest, Role::Occlusion)?;
+                let (file, proto) = read_verified(Role::Occlusion)?;
                 let inputs = [(names::IMAGE, 3)];
                 let outputs = [(names::OCCLUSION, 1)];
                 Some(compile(&file, proto, &inputs, &outputs, w, h)?.0)
@@ -146,21 +183,22 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ModelError> {
     Ok(bytes)
 }
 
+/// What [`Model::from_memory`] reports as its folder.
+const MEMORY: &str = "<memory>";
+
 /// Read the file for `role` and check its hash before anything parses it.
 fn read_verified(
     dir: &Path,
     manifest: &Manifest,
     role: Role,
+    read: impl Fn(&Path) -> Result<Vec<u8>, ModelError>,
 ) -> Result<(String, tract_onnx::pb::ModelProto), ModelError> {
     let entry = manifest.model(role).ok_or_else(|| ModelError::Manifest {
         path: dir.join(MANIFEST_BIN),
         source: ManifestError::MissingModel(role),
     })?;
     let path = dir.join(&entry.file);
-    let bytes = std::fs::read(&path).map_err(|source| ModelError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let bytes = read(&path)?;
     Manifest::verify(entry, &bytes).map_err(|source| ModelError::Manifest {
         path: path.clone(),
         source,

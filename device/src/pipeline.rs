@@ -252,6 +252,35 @@ impl Pipeline {
         })?;
         clock.lap(&mut report, 0);
 
+        let outputs = self.run_networks(&mut report, &mut clock)?;
+
+        // Back to RGB8, then keep the input wherever the mask says so.
+        let restored = outputs.first().ok_or_else(|| PipelineError::Inference {
+            stage: "stage2",
+            reason: "no outputs".into(),
+        })?;
+        let restored = floats(restored).map_err(inference("composite"))?;
+        self.output.read_chw(restored, &self.norm)?;
+        drop(outputs);
+        match mask {
+            Some(mask) => keep_unmasked(frame, mask, &mut self.output),
+            // A model that reads the hole was told nothing is hidden: do no harm.
+            None if self.model.manifest.hole != HoleInput::Absent => {
+                keep_all(frame, &mut self.output)
+            }
+            None => {}
+        }
+        clock.lap(&mut report, 4);
+        Ok(report)
+    }
+
+    /// G1, the condition and G2 on the input tensor as preprocessing left it: G2's
+    /// outputs in the contract's order ([`crate::model::STAGE2_OUTPUTS`]).
+    fn run_networks(
+        &mut self,
+        report: &mut FrameReport,
+        clock: &mut StageClock,
+    ) -> Result<TVec<TValue>, PipelineError> {
         // G1.
         let texture = if self.model.manifest.condition == Condition::None {
             None
@@ -260,7 +289,7 @@ impl Pipeline {
             let mut out = self.stage1.run(tvec![input]).map_err(inference("stage1"))?;
             Some(out.swap_remove(0))
         };
-        clock.lap(&mut report, 1);
+        clock.lap(report, 1);
 
         // Condition: G1's texture as is, or its silhouette (the shared derivation: part
         // channel above 0), written into the pre-allocated plane.
@@ -283,7 +312,7 @@ impl Pipeline {
             }
             (_, texture) => texture,
         };
-        clock.lap(&mut report, 2);
+        clock.lap(report, 2);
 
         // G2; its inputs in the graph's own order.
         let image = TValue::from_const(self.image.clone());
@@ -293,26 +322,40 @@ impl Pipeline {
             _ => tvec![image],
         };
         let outputs = self.stage2.run(inputs).map_err(inference("stage2"))?;
-        clock.lap(&mut report, 3);
+        clock.lap(report, 3);
+        Ok(outputs)
+    }
 
-        // Back to RGB8, then keep the input wherever the mask says so.
-        let restored = outputs.first().ok_or_else(|| PipelineError::Inference {
-            stage: "stage2",
-            reason: "no outputs".into(),
-        })?;
-        let restored = floats(restored).map_err(inference("composite"))?;
-        self.output.read_chw(restored, &self.norm)?;
-        drop(outputs);
-        match mask {
-            Some(mask) => keep_unmasked(frame, mask, &mut self.output),
-            // A model that reads the hole was told nothing is hidden: do no harm.
-            None if self.model.manifest.hole != HoleInput::Absent => {
-                keep_all(frame, &mut self.output)
+    /// The networks alone on an input already prepared (`[C, H, W]` planes, normalised,
+    /// with the hole plane when the model reads the hole): G1's texture map (empty for a
+    /// model without a condition) and G2's `restored`, `foreground`, `background` and
+    /// `alpha`, flattened. The host compares these with burn, through this one device
+    /// path; frames go through [`restore`](Self::restore). Allocates its results.
+    pub fn infer(&mut self, image: &[f32]) -> Result<(Vec<f32>, [Vec<f32>; 4]), PipelineError> {
+        fill_input(&mut self.image, "preprocess", |chw| {
+            if chw.len() != image.len() {
+                return Err(PipelineError::Frame(ImageError::BufferSize {
+                    expected: chw.len(),
+                    actual: image.len(),
+                }));
             }
-            None => {}
+            chw.copy_from_slice(image);
+            Ok(())
+        })?;
+        let (mut report, mut clock) = (FrameReport::default(), StageClock::start());
+        let outputs = self.run_networks(&mut report, &mut clock)?;
+        let flat = |t: &TValue| -> Result<Vec<f32>, PipelineError> {
+            Ok(floats(t).map_err(inference("stage2"))?.to_vec())
+        };
+        let mut planes: [Vec<f32>; 4] = Default::default();
+        for (plane, t) in planes.iter_mut().zip(outputs.iter()) {
+            *plane = flat(t)?;
         }
-        clock.lap(&mut report, 4);
-        Ok(report)
+        drop(outputs);
+        Ok((
+            self.texture().map(<[f32]>::to_vec).unwrap_or_default(),
+            planes,
+        ))
     }
 }
 

@@ -239,3 +239,55 @@ fn bad_folders_are_refused_with_a_clear_error() {
     let msg = load_err(dir.path());
     assert!(msg.contains("unexpected input \"condition\""), "{msg}");
 }
+
+/// A folder's files held in memory load as the same model: `infer` on the prepared input
+/// gives the restored planes `restore` gives, and a file missing from memory or changed
+/// in it is refused as the folder loader refuses it.
+#[test]
+fn a_model_from_memory_runs_like_its_folder() {
+    let (dir, model) = folder(Fixture::tiny());
+    let files: Vec<(String, Vec<u8>)> = model
+        .manifest
+        .models
+        .iter()
+        .map(|m| {
+            (
+                m.file.clone(),
+                std::fs::read(dir.path().join(&m.file)).unwrap(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(f, b)| (f.as_str(), b.as_slice()))
+        .collect();
+    let memory = Arc::new(Model::from_memory(model.manifest.clone(), &refs).unwrap());
+    let frame = test_frame(32, 32, 4);
+    let mut from_folder = Pipeline::new(model.clone()).unwrap();
+    from_folder.restore(&frame, None).unwrap();
+    let mut from_memory = Pipeline::new(memory).unwrap();
+    let chw = frame.to_chw(&Normalisation::default());
+    let (texture, outputs) = from_memory.infer(&chw).unwrap();
+    assert_eq!(texture.len(), 6 * 32 * 32);
+    assert_eq!(outputs[3].len(), 32 * 32, "alpha is one plane");
+    let restored = ImageU8::from_chw(32, 32, &outputs[0], &Normalisation::default()).unwrap();
+    assert_eq!(&restored, from_folder.output());
+    // A wrong input length is an error, not a panic.
+    assert!(matches!(
+        from_memory.infer(&chw[1..]),
+        Err(PipelineError::Frame(ImageError::BufferSize { .. }))
+    ));
+
+    let missing = Model::from_memory(model.manifest.clone(), &refs[..1]).unwrap_err();
+    assert!(matches!(missing, ModelError::Read { .. }), "{missing}");
+    let mut changed = files[1].1.clone();
+    changed[100] ^= 1;
+    let tampered = [refs[0], (refs[1].0, changed.as_slice())];
+    assert!(matches!(
+        Model::from_memory(model.manifest.clone(), &tampered),
+        Err(ModelError::Manifest {
+            source: ManifestError::Hash { .. },
+            ..
+        })
+    ));
+}

@@ -8,21 +8,26 @@ use std::time::{Duration, Instant};
 use unveil_host::data::synth::SynthConfig;
 use unveil_host::data::SampleSource;
 use unveil_host::export::calibrate::calibration_images;
-use unveil_host::export::runtime::Runner;
 use unveil_host::export::{self, parity, ExportSpec, Graphs};
 use unveil_host::nets::blocks::seeded_init;
 use unveil_host::nets::stage1::Stage1Config;
 use unveil_host::nets::stage2::Stage2Config;
 use unveil_host::train::cpu_device;
-use unveil_shared::manifest::{Calibration, Condition, WeightScales};
+use unveil_shared::manifest::{Calibration, Condition, Quantisation, WeightScales};
 
 const SIZE: usize = 128;
 
 /// Median seconds of one G1 + G2 run, over runs filling about `budget` after warm-up.
-fn latency(graphs: &Graphs, image: &[f32], budget: Duration) -> f64 {
-    let s1 = Runner::load(&graphs.stage1).expect("stage1 loads");
-    let s2 = Runner::load(&graphs.stage2).expect("stage2 loads");
-    let run = || parity::tract_pipeline(&s1, &s2, Condition::Texture, image).expect("runs");
+/// The graphs run in the device's own pipeline (loaded from memory).
+fn latency(
+    spec: &ExportSpec,
+    graphs: &Graphs,
+    quantisation: Quantisation,
+    image: &[f32],
+    budget: Duration,
+) -> f64 {
+    let mut pipeline = export::pipeline(spec, graphs, quantisation).expect("the graphs load");
+    let mut run = || parity::tract_pipeline(&mut pipeline, image).expect("runs");
     run();
     let mut times = Vec::new();
     let start = Instant::now();
@@ -62,8 +67,13 @@ fn main() {
     let int8 =
         export::export_int8(&g1, &g2, &spec, &ranges, WeightScales::PerTensor).expect("int8");
     let budget = Duration::from_secs(5);
-    let tf = latency(&f32, &probe, budget);
-    let tq = latency(&int8, &probe, budget);
+    let int8_label = Quantisation::Int8 {
+        calibration: Calibration::MinMax,
+        samples: images.len() as u32,
+        weights: WeightScales::PerTensor,
+    };
+    let tf = latency(&spec, &f32, Quantisation::Float32, &probe, budget);
+    let tq = latency(&spec, &int8, int8_label, &probe, budget);
     let kb = |g: &Graphs| (g.stage1.len() + g.stage2.len()) as f64 / 1024.0;
     println!(
         "tract G1+G2 128x128, one core: f32 {:.1} ms, int8 {:.1} ms, int8/f32 {:.2}x; \

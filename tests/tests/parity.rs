@@ -7,6 +7,7 @@
 //! - corrupt or truncated ONNX, a wrong hash, a wrong version: clear errors, no panic.
 
 use unveil_device::model::ModelError;
+use unveil_device::pipeline::Pipeline;
 use unveil_host::export::runtime::Runner;
 use unveil_host::export::{self, parity, ExportError, ExportSpec, Graphs, Precision};
 use unveil_host::nets::blocks::seeded_init;
@@ -56,10 +57,22 @@ fn image(seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn load(graphs: &Graphs) -> (Runner, Runner) {
-    let s1 = Runner::load(&graphs.stage1).expect("stage1 loads in tract");
-    let s2 = Runner::load(&graphs.stage2).expect("stage2 loads in tract");
-    (s1, s2)
+/// `graphs` in the device's own pipeline, loaded from memory as the exporter's checks load
+/// them (manifest, hashes, graph contract).
+fn load(spec: &ExportSpec, graphs: &Graphs, quantisation: Quantisation) -> Pipeline {
+    export::pipeline(spec, graphs, quantisation).expect("the graphs load in the device's Model")
+}
+
+/// The int8 label of [`int8_and_f32`]'s graphs.
+const INT8: Quantisation = Quantisation::Int8 {
+    calibration: Calibration::MinMax,
+    samples: 8,
+    weights: WeightScales::PerTensor,
+};
+
+/// The optimised graph of `plan` (a stage of a loaded model), for its operator list.
+fn runner(plan: &unveil_device::model::Plan) -> Runner {
+    Runner::from_plan(plan.clone()).expect("plan")
 }
 
 #[test]
@@ -68,22 +81,29 @@ fn f32_graphs_match_burn_within_1e4_for_every_condition() {
     for condition in [Condition::Texture, Condition::Silhouette, Condition::None] {
         let (g1, g2) = nets(condition);
         let graphs = export::export_f32(&g1, &g2, &spec(condition)).expect("export");
-        let (s1, s2) = load(&graphs);
+        let mut p = load(&spec(condition), &graphs, Quantisation::Float32);
         for seed in [1, 2] {
             let img = image(seed);
             let (bt, bo) =
                 parity::burn_pipeline(&g1, &g2, condition, &img, SIZE, SIZE, &cpu_device())
                     .expect("burn forward");
-            let (tt, to) = parity::tract_pipeline(&s1, &s2, condition, &img).expect("tract run");
-            let burn = std::iter::once(&bt).chain(bo.iter());
-            let tract = std::iter::once(&tt).chain(to.iter());
-            for ((name, b), t) in names.iter().zip(burn).zip(tract) {
+            let (tt, to) = parity::tract_pipeline(&mut p, &img).expect("tract run");
+            // A model without a condition never runs G1 on the device.
+            let skip = usize::from(condition == Condition::None);
+            assert_eq!(tt.is_empty(), skip == 1, "{condition:?}: G1 ran or did not");
+            let burn = std::iter::once(&bt).chain(bo.iter()).skip(skip);
+            let tract = std::iter::once(&tt).chain(to.iter()).skip(skip);
+            for ((name, b), t) in names.iter().skip(skip).zip(burn).zip(tract) {
                 let d = parity::max_abs_diff(b, t);
                 println!("{condition:?} seed {seed}: {name} max |burn - tract| = {d:.2e}");
                 assert!(
                     d <= 1e-4,
                     "{condition:?} seed {seed}: {name} max |diff| {d}"
                 );
+            }
+            assert_eq!(to[3].len(), SIZE * SIZE);
+            if skip == 1 {
+                continue;
             }
             // The texture map's part channel holds labels k/24 and some subject pixels.
             let plane = &tt[..SIZE * SIZE];
@@ -94,7 +114,6 @@ fn f32_graphs_match_burn_within_1e4_for_every_condition() {
                 plane.iter().any(|&p| p > 0.0),
                 "random G1 labels no subject pixel"
             );
-            assert_eq!(to[3].len(), SIZE * SIZE);
         }
     }
 }
@@ -121,8 +140,11 @@ fn hole_aware_graphs_match_burn_within_1e4() {
         ..spec(condition)
     };
     let graphs = export::export_f32(&g1, &g2, &spec).expect("export");
-    let (s1, s2) = load(&graphs);
-    assert_eq!(s1.input_shapes(), &[vec![1, 4, SIZE, SIZE]]);
+    let mut p = load(&spec, &graphs, Quantisation::Float32);
+    assert_eq!(
+        runner(&p.model().stage1).input_shapes(),
+        &[vec![1, 4, SIZE, SIZE]]
+    );
     let norm = Normalisation::default();
     let frame = ImageU8::from_chw(SIZE, SIZE, &image(3), &norm).expect("frame");
     let mask = Mask::from_fn(SIZE, SIZE, |i| (i % SIZE) / 8 == 3 && i / SIZE > 10);
@@ -139,7 +161,7 @@ fn hole_aware_graphs_match_burn_within_1e4() {
     .expect("hole input");
     let (bt, bo) =
         parity::burn_pipeline(&g1, &g2, condition, &input, SIZE, SIZE, &dev).expect("burn forward");
-    let (tt, to) = parity::tract_pipeline(&s1, &s2, condition, &input).expect("tract run");
+    let (tt, to) = parity::tract_pipeline(&mut p, &input).expect("tract run");
     for (name, (b, t)) in ["texture", "restored", "foreground", "background", "alpha"]
         .iter()
         .zip(
@@ -192,20 +214,22 @@ fn int8_restored_within_40db_of_f32_and_runs_integer_kernels() {
         int8.stage2.len(),
         f32.stage2.len()
     );
-    let (q1, q2) = load(&int8);
-    let (f1, f2) = load(&f32);
+    let mut q = load(&spec(condition), &int8, INT8);
+    let mut f = load(&spec(condition), &f32, Quantisation::Float32);
     for seed in [7, 8] {
         let img = image(seed);
-        let (_, q) = parity::tract_pipeline(&q1, &q2, condition, &img).expect("int8 run");
-        let (_, f) = parity::tract_pipeline(&f1, &f2, condition, &img).expect("f32 run");
-        let psnr = parity::psnr_signed(&q[0], &f[0], None).unwrap_or(0.0);
+        let (_, qo) = parity::tract_pipeline(&mut q, &img).expect("int8 run");
+        let (_, fo) = parity::tract_pipeline(&mut f, &img).expect("f32 run");
+        let psnr = parity::psnr_signed(&qo[0], &fo[0], None).unwrap_or(0.0);
         println!("seed {seed}: restored int8 vs f32 PSNR {psnr:.2} dB");
         assert!(
             psnr >= 40.0,
             "seed {seed}: restored int8 vs f32 PSNR {psnr:.2} dB"
         );
     }
-    for (runner, float) in [(&q1, &f1), (&q2, &f2)] {
+    let (qm, fm) = (q.model().clone(), f.model().clone());
+    for (plan, float_plan) in [(&qm.stage1, &fm.stage1), (&qm.stage2, &fm.stage2)] {
+        let (runner, float) = (runner(plan), runner(float_plan));
         let ops = runner.optimised_ops().expect("ops");
         let integer = ops.iter().filter(|o| o.is_integer_matmul()).count();
         assert!(
@@ -328,11 +352,10 @@ fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
     use unveil_host::data::{Loader, SampleSource};
     use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let (int8, [i1, i2]) =
-        export::load_folder(&root.join("default")).expect("models/default loads");
-    let (_, [f1, f2]) =
-        export::load_folder(&root.join("default-f32")).expect("models/default-f32 loads");
-    let size = usize::from(int8.manifest.width);
+    let mut f = export::folder_pipeline(&root.join("default-f32")).expect("default-f32 loads");
+    let mut q = export::folder_pipeline(&root.join("default")).expect("models/default loads");
+    let manifest = q.model().manifest.clone();
+    let size = usize::from(manifest.width);
     let source = SampleSource::Generated {
         cfg: SynthConfig::new(size).expect("size"),
         seed: unveil_host::data::HELD_OUT_SEED,
@@ -342,15 +365,7 @@ fn shipped_int8_occluded_region_psnr_within_0_3_db_of_f32() {
     let loader = Loader::new(source, spec, unveil_host::data::HELD_OUT_SEED)
         .expect("loader")
         .with_telea(true);
-    let r = parity::occluded_psnr(
-        (&f1, &f2),
-        (&i1, &i2),
-        int8.manifest.condition,
-        int8.manifest.hole,
-        &loader,
-        64,
-    )
-    .expect("runs");
+    let r = parity::occluded_psnr(&mut f, &mut q, manifest.hole, &loader, 64).expect("runs");
     println!(
         "occluded-region PSNR: f32 {:.2} dB, int8 {:.2} dB",
         r.f32_db, r.int8_db

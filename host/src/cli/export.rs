@@ -6,12 +6,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 use unveil_host::data::{Loader, SampleSource, HELD_OUT_SEED};
 use unveil_host::eval;
-use unveil_host::export::{self, calibrate, parity, runtime::Runner, ExportSpec, Precision};
+use unveil_host::export::{self, calibrate, parity, ExportSpec, Precision};
 use unveil_host::nets::blocks::seeded_init;
 use unveil_host::nets::stage1::Stage1Net;
 use unveil_host::nets::stage2::{Condition, HoleInput, Stage2Net};
 use unveil_host::train::harness::{self, Preset};
-use unveil_shared::manifest::{Calibration, WeightScales};
+use unveil_shared::manifest::{Calibration, Quantisation, WeightScales};
 use unveil_shared::occlusion::{Fill, OcclusionMode, OcclusionSpec};
 
 use super::progress;
@@ -225,7 +225,7 @@ pub(crate) fn cmd_export(args: &ExportArgs) -> Result<()> {
         None => manifest,
     };
     if args.int8 && args.check > 0 {
-        check_int8(args, &src, &f32_graphs)?;
+        check_int8(args, &src, &spec, &f32_graphs)?;
     }
     let size = |file: &str| std::fs::metadata(args.out.join(file)).map_or(0, |m| m.len());
     let written = size(export::STAGE1_FILE) + size(export::STAGE2_FILE);
@@ -260,23 +260,16 @@ pub(crate) fn cmd_export(args: &ExportArgs) -> Result<()> {
 pub(crate) fn check_int8(
     args: &ExportArgs,
     src: &ExportSource,
+    spec: &ExportSpec,
     f32_graphs: &export::Graphs,
 ) -> Result<()> {
-    let (_, [i1, i2]) = export::load_folder(&args.out)?;
-    let f1 = Runner::load(&f32_graphs.stage1)?;
-    let f2 = Runner::load(&f32_graphs.stage2)?;
+    let mut int8 = export::folder_pipeline(&args.out)?;
+    let mut float = export::pipeline(spec, f32_graphs, Quantisation::Float32)?;
     let seed = HELD_OUT_SEED;
     let source = SampleSource::folder_or_generated(None, src.size, seed, args.check)?;
     let spec = OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise });
     let loader = Loader::new(source, spec, seed)?.with_telea(true);
-    let r = parity::occluded_psnr(
-        (&f1, &f2),
-        (&i1, &i2),
-        src.condition,
-        src.hole,
-        &loader,
-        args.check,
-    )?;
+    let r = parity::occluded_psnr(&mut float, &mut int8, src.hole, &loader, args.check)?;
     println!(
         "int8 vs f32 on {} held-out samples: restored PSNR {:.2} dB; hidden pixels vs clean: f32 {:.2} dB, int8 {:.2} dB ({:+.2} dB)",
         r.samples,

@@ -41,6 +41,7 @@ use crate::nets::stage2::Stage2Net;
 use crate::nets::ShapeError;
 use unveil_device::model::{Model, ModelError};
 use unveil_device::onnx;
+use unveil_device::pipeline::{Pipeline, PipelineError};
 
 /// File name of G1's graph inside a model folder.
 pub const STAGE1_FILE: &str = "stage1.onnx";
@@ -78,6 +79,8 @@ pub enum ExportError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -117,6 +120,16 @@ pub struct ExportSpec {
 pub struct Graphs {
     pub stage1: Vec<u8>,
     pub stage2: Vec<u8>,
+}
+
+impl Graphs {
+    /// Each graph with its role and its file name in a model folder.
+    pub fn files(&self) -> [(Role, &'static str, &Vec<u8>); 2] {
+        [
+            (Role::Stage1, STAGE1_FILE, &self.stage1),
+            (Role::Stage2, STAGE2_FILE, &self.stage2),
+        ]
+    }
 }
 
 /// Refuse what no camera can run: the oracle condition needs the renderer's ground truth.
@@ -257,35 +270,28 @@ pub fn export_int8(
     })
 }
 
-/// Write `graphs` and their manifest (`manifest.bin` + `manifest.json`) into `dir`
-/// (created if missing); returns the manifest.
-pub fn write_folder(
-    dir: &Path,
+/// The manifest of a folder holding `graphs` (validated).
+pub fn manifest_of(
     spec: &ExportSpec,
     graphs: &Graphs,
     quantisation: Quantisation,
 ) -> Result<Manifest, ExportError> {
     exportable(spec)?;
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let size = |v: usize| {
         u16::try_from(v).map_err(|_| ManifestError::Size {
             width: u16::MAX,
             height: u16::MAX,
         })
     };
-    let mut models = Vec::new();
-    for (role, file, bytes) in [
-        (Role::Stage1, STAGE1_FILE, &graphs.stage1),
-        (Role::Stage2, STAGE2_FILE, &graphs.stage2),
-    ] {
-        let path = dir.join(file);
-        unveil_shared::files::write_atomic(&path, bytes).map_err(io_error(&path))?;
-        models.push(ModelFile {
+    let models = graphs
+        .files()
+        .into_iter()
+        .map(|(role, file, bytes)| ModelFile {
             role,
             file: file.to_string(),
             sha256: manifest::sha256(bytes),
-        });
-    }
+        })
+        .collect();
     let m = Manifest {
         version: MANIFEST_VERSION,
         name: spec.name.clone(),
@@ -300,8 +306,47 @@ pub fn write_folder(
         training_config_sha256: spec.training_config_sha256,
         hole: spec.hole,
     };
+    m.validate()?;
+    Ok(m)
+}
+
+/// Write `graphs` and their manifest (`manifest.bin` + `manifest.json`) into `dir`
+/// (created if missing); returns the manifest.
+pub fn write_folder(
+    dir: &Path,
+    spec: &ExportSpec,
+    graphs: &Graphs,
+    quantisation: Quantisation,
+) -> Result<Manifest, ExportError> {
+    let m = manifest_of(spec, graphs, quantisation)?;
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    for (_, file, bytes) in graphs.files() {
+        let path = dir.join(file);
+        unveil_shared::files::write_atomic(&path, bytes).map_err(io_error(&path))?;
+    }
     write_manifest(dir, &m)?;
     Ok(m)
+}
+
+/// `graphs` loaded as the device loads a folder (its [`Model`]: manifest, hashes, graph
+/// contract) without writing one, in the device's [`Pipeline`]: how the exporter's checks
+/// and the parity tests run what they are about to ship.
+pub fn pipeline(
+    spec: &ExportSpec,
+    graphs: &Graphs,
+    quantisation: Quantisation,
+) -> Result<Pipeline, ExportError> {
+    let m = manifest_of(spec, graphs, quantisation)?;
+    let files = graphs
+        .files()
+        .map(|(_, file, bytes)| (file, bytes.as_slice()));
+    let model = Model::from_memory(m, &files)?;
+    Ok(Pipeline::new(std::sync::Arc::new(model))?)
+}
+
+/// The device's [`Pipeline`] on the model folder `dir` (loaded by [`Model::load`]).
+pub fn folder_pipeline(dir: &Path) -> Result<Pipeline, ExportError> {
+    Ok(Pipeline::new(std::sync::Arc::new(Model::load(dir)?))?)
 }
 
 /// Validate `m` and write it as `manifest.json` and `manifest.bin` (last: a folder with

@@ -5,8 +5,9 @@ use burn::prelude::*;
 use unveil_shared::hole::HoleInput;
 use unveil_shared::manifest::Condition;
 
-use super::runtime::Runner;
-use super::{stage2_inputs, ExportError};
+use unveil_device::pipeline::Pipeline;
+
+use super::ExportError;
 use crate::nets::stage1::Stage1Net;
 use crate::nets::stage2::{condition_tensor, stage2_input, Stage2Net};
 
@@ -44,19 +45,13 @@ pub fn burn_pipeline(
     ))
 }
 
-/// G1 then G2 in tract (the device's path) on one image; same layout as [`burn_pipeline`].
+/// G1 then G2 in tract through the device's own [`Pipeline`] on one prepared image input;
+/// same layout as [`burn_pipeline`].
 pub fn tract_pipeline(
-    stage1: &Runner,
-    stage2: &Runner,
-    condition: Condition,
+    pipeline: &mut Pipeline,
     image: &[f32],
 ) -> Result<(Vec<f32>, [Vec<f32>; 4]), ExportError> {
-    let texture = stage1.run(&[image])?.into_iter().next().unwrap_or_default();
-    let inputs = stage2_inputs(condition, image, &texture);
-    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut out = stage2.run(&refs)?.into_iter();
-    let mut next = || out.next().unwrap_or_default();
-    Ok((texture, [next(), next(), next(), next()]))
+    Ok(pipeline.infer(image)?)
 }
 
 fn flat(t: Tensor<4>) -> Result<Vec<f32>, ExportError> {
@@ -121,14 +116,13 @@ pub struct OccludedPsnr {
     pub samples: usize,
 }
 
-/// [`OccludedPsnr`] of two model folders' runners (`(stage1, stage2)` each) on the first
+/// [`OccludedPsnr`] of two models' device pipelines (f32 and int8) on the first
 /// `count` samples of `loader` (occluded as the loader's spec says, seeded; built
 /// [`with_telea`](crate::data::Loader::with_telea) for a Telea-filled `hole`). `restored`
 /// is scored as the graphs return it, before any composite.
 pub fn occluded_psnr(
-    float: (&Runner, &Runner),
-    int8: (&Runner, &Runner),
-    condition: Condition,
+    float: &mut Pipeline,
+    int8: &mut Pipeline,
     hole: HoleInput,
     loader: &crate::data::Loader,
     count: usize,
@@ -140,8 +134,8 @@ pub fn occluded_psnr(
         let b = loader.batch(k, 1, &device)?;
         let occluded = flat(b.hole_input(hole)?)?;
         let (clean, hidden) = (flat(b.clean)?, flat(b.hidden)?);
-        let (_, f) = tract_pipeline(float.0, float.1, condition, &occluded)?;
-        let (_, q) = tract_pipeline(int8.0, int8.1, condition, &occluded)?;
+        let (_, f) = tract_pipeline(float, &occluded)?;
+        let (_, q) = tract_pipeline(int8, &occluded)?;
         for (a, b) in f[0].iter().zip(&q[0]) {
             se_qf += f64::from(a - b).powi(2);
             n_all += 1;

@@ -13,8 +13,8 @@ use burn::prelude::*;
 use crate::data::SampleBatch;
 use crate::losses::{
     background_patch_loss, discriminator_loss, generator_adversarial_loss, hidden_log_mse,
-    masked_mse, matte_loss,
-    reconstruction_loss, silhouette_feature_loss, PatchTargets, Stage2LossConfig,
+    masked_mse, matte_loss, reconstruction_loss, silhouette_feature_loss, PatchTargets,
+    Stage2LossConfig,
 };
 use crate::nets::discriminator::Discriminator;
 use crate::nets::silhouette::Silhouette;
