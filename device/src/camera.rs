@@ -42,23 +42,47 @@ fn fit_frame(
     Ok(())
 }
 
-/// Packed 4:2:2 YUYV (two pixels in `Y0 U Y1 V`) to RGB8, BT.601 limited range, into `out`
-/// (`width × height × 3`). `stride` is the source's bytes per row.
-pub fn yuyv_to_rgb(
+/// The packed pixel formats a camera may deliver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packed {
+    /// 4:2:2 YUYV: two pixels in `Y0 U Y1 V`, BT.601 limited range.
+    Yuyv,
+    /// RGB24: three bytes per pixel.
+    Rgb24,
+}
+
+impl Packed {
+    fn bytes_per_pixel(self) -> usize {
+        match self {
+            Self::Yuyv => 2,
+            Self::Rgb24 => 3,
+        }
+    }
+}
+
+/// A packed frame of `width × height` pixels in `format`, rows `stride` bytes apart, to
+/// RGB8 into `out` (`width × height × 3`).
+pub fn to_rgb(
     src: &[u8],
-    width: usize,
-    height: usize,
+    format: Packed,
+    (width, height): (usize, usize),
     stride: usize,
     out: &mut ImageU8,
 ) -> Result<(), CameraError> {
-    fit_frame(src.len(), width, height, stride, 2, out)?;
+    let bytes = format.bytes_per_pixel();
+    fit_frame(src.len(), width, height, stride, bytes, out)?;
     for y in 0..height {
-        let row = &src[y * stride..y * stride + width * 2];
+        let row = &src[y * stride..y * stride + width * bytes];
         let dst = &mut out.data[y * width * 3..(y + 1) * width * 3];
-        for (x, px) in dst.chunks_exact_mut(3).enumerate() {
-            let pair = &row[(x / 2) * 4..(x / 2) * 4 + 4];
-            let luma = if x % 2 == 0 { pair[0] } else { pair[2] };
-            px.copy_from_slice(&bt601(luma, pair[1], pair[3]));
+        match format {
+            Packed::Rgb24 => dst.copy_from_slice(row),
+            Packed::Yuyv => {
+                for (x, px) in dst.chunks_exact_mut(3).enumerate() {
+                    let pair = &row[(x / 2) * 4..(x / 2) * 4 + 4];
+                    let luma = if x % 2 == 0 { pair[0] } else { pair[2] };
+                    px.copy_from_slice(&bt601(luma, pair[1], pair[3]));
+                }
+            }
         }
     }
     Ok(())
@@ -89,7 +113,7 @@ mod device {
     use linuxvideo::{BufType, Device};
     use unveil_shared::ImageU8;
 
-    use super::{yuyv_to_rgb, CameraError};
+    use super::{to_rgb, CameraError, Packed};
 
     /// An open, streaming V4L2 capture device.
     pub struct Camera {
@@ -134,32 +158,18 @@ mod device {
 
         /// Wait for the next frame and convert it to RGB8 into `out`.
         pub fn next_frame(&mut self, out: &mut ImageU8) -> Result<(), CameraError> {
-            let (w, h, stride, format) = (self.width, self.height, self.stride, self.format);
+            let (size, stride) = ((self.width, self.height), self.stride);
+            let format = if self.format == PixelFormat::YUYV {
+                Packed::Yuyv
+            } else {
+                Packed::Rgb24
+            };
             self.stream.dequeue(|buf| {
-                let res = if format == PixelFormat::YUYV {
-                    yuyv_to_rgb(&buf, w, h, stride, out)
-                } else {
-                    rgb24(&buf, w, h, stride, out)
-                };
-                res.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                to_rgb(&buf, format, size, stride, out)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
             })?;
             Ok(())
         }
-    }
-
-    fn rgb24(
-        src: &[u8],
-        width: usize,
-        height: usize,
-        stride: usize,
-        out: &mut ImageU8,
-    ) -> Result<(), CameraError> {
-        super::fit_frame(src.len(), width, height, stride, 3, out)?;
-        for y in 0..height {
-            out.data[y * width * 3..(y + 1) * width * 3]
-                .copy_from_slice(&src[y * stride..y * stride + width * 3]);
-        }
-        Ok(())
     }
 }
 
@@ -192,6 +202,17 @@ mod tests {
     }
 
     #[test]
+    fn rgb24_frame_drops_row_padding() {
+        // 2x1 pixels per row, stride 7 (one padding byte), two rows.
+        let src = [1, 2, 3, 4, 5, 6, 0xEE, 7, 8, 9, 10, 11, 12];
+        let mut out = ImageU8::new(5, 5, 3);
+        to_rgb(&src, Packed::Rgb24, (2, 2), 7, &mut out).unwrap();
+        assert_eq!((out.width, out.height), (2, 2));
+        assert_eq!(out.data, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert!(to_rgb(&src[..12], Packed::Rgb24, (2, 2), 7, &mut out).is_err());
+    }
+
+    #[test]
     fn yuyv_frame_with_row_padding() {
         // 2x2 pixels, stride 6 (2 padding bytes per row): grey pair, then white/black pair.
         let src = [
@@ -199,14 +220,14 @@ mod tests {
             235, 128, 16, 128, 0xAA, 0xAA,
         ];
         let mut out = ImageU8::new(1, 1, 3);
-        yuyv_to_rgb(&src, 2, 2, 6, &mut out).unwrap();
+        to_rgb(&src, Packed::Yuyv, (2, 2), 6, &mut out).unwrap();
         assert_eq!((out.width, out.height, out.channels), (2, 2, 3));
         assert_eq!(
             out.data,
             [128, 128, 128, 128, 128, 128, 255, 255, 255, 0, 0, 0]
         );
         assert!(matches!(
-            yuyv_to_rgb(&src[..9], 2, 2, 6, &mut out),
+            to_rgb(&src[..9], Packed::Yuyv, (2, 2), 6, &mut out),
             Err(CameraError::Short {
                 expected: 10,
                 actual: 9

@@ -570,7 +570,9 @@ where
 {
     match (serial, socket) {
         (Some(port), _) => transport::serve_serial(server, port, baud, None)?,
-        (None, Some(path)) => transport::serve_unix(server, path, None, idle)?,
+        (None, Some(path)) => {
+            transport::serve_listener(server, &transport::bind_unix(path)?, None, idle)?
+        }
         (None, None) => bail!("give --serial PATH or --socket PATH"),
     }
     Ok(())

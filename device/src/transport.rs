@@ -43,20 +43,9 @@ pub fn open_serial(path: &Path, baud: u32) -> io::Result<File> {
 /// `Busy` while one is served, so it cannot simply block in `accept`).
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
-/// Serve cameras connecting to the Unix socket at `path`, one session at a time. A stale
-/// socket file (no server answering) is replaced; a live server's socket or any other
-/// file is refused. Stops after `max_sessions` sessions if given; a session whose camera
-/// sends nothing for `idle` ends, so a silent peer cannot lock the others out.
-pub fn serve_unix<R, F>(
-    server: &Server<R, F>,
-    path: &Path,
-    max_sessions: Option<usize>,
-    idle: Option<Duration>,
-) -> Result<(), ServeError>
-where
-    R: Restorer,
-    F: Fn() -> Result<R, PipelineError> + Sync,
-{
+/// Bind the Unix socket at `path` for [`serve_listener`]. A stale socket file (no server
+/// answering) is replaced; a live server's socket or any other file is refused.
+pub fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if UnixStream::connect(path).is_ok() {
@@ -68,12 +57,14 @@ where
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
-    let listener = UnixListener::bind(path)?;
-    serve_listener(server, &listener, max_sessions, idle)
+    Ok(UnixListener::bind(path)?)
 }
 
-/// As [`serve_unix`] on an already bound listener. One thread runs sessions; this one
-/// accepts, hands a connection over when no session runs, and answers `Busy` otherwise.
+/// Serve cameras connecting to `listener` (see [`bind_unix`]), one session at a time.
+/// Stops after `max_sessions` sessions if given; a session whose camera sends nothing for
+/// `idle` ends, so a silent peer cannot lock the others out. One thread runs sessions;
+/// this one accepts, hands a connection over when no session runs, and answers `Busy`
+/// otherwise.
 pub fn serve_listener<R, F>(
     server: &Server<R, F>,
     listener: &UnixListener,

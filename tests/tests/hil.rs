@@ -747,14 +747,18 @@ fn serve_refuses_a_regular_file_and_a_live_socket() {
     let server = Server::new(config(), || Pipeline::new(model.clone())).unwrap();
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "precious").unwrap();
-    let err = transport::serve_unix(&server, &file, Some(1), None).unwrap_err();
+    let err = transport::bind_unix(&file)
+        .and_then(|l| transport::serve_listener(&server, &l, Some(1), None))
+        .unwrap_err();
     assert!(matches!(err, ServeError::NotASocket(_)), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
 
     // A live server: its socket stays, and it still serves (the refusal's probe
     // connection is its first session).
     let (path, first) = socket_server(model.clone(), dir.path(), 2);
-    let err = transport::serve_unix(&server, &path, Some(1), None).unwrap_err();
+    let err = transport::bind_unix(&path)
+        .and_then(|l| transport::serve_listener(&server, &l, Some(1), None))
+        .unwrap_err();
     assert!(matches!(err, ServeError::InUse(_)), "{err}");
     let mut cam = connect_when_served(&path);
     cam.send(&Message::Bye);
@@ -763,7 +767,10 @@ fn serve_refuses_a_regular_file_and_a_live_socket() {
 
     // Now stale: replaced, and served.
     thread::scope(|s| {
-        let serving = s.spawn(|| transport::serve_unix(&server, &path, Some(1), None));
+        let serving = s.spawn(|| {
+            transport::bind_unix(&path)
+                .and_then(|l| transport::serve_listener(&server, &l, Some(1), None))
+        });
         let mut cam = connect_when_served(&path);
         cam.send(&Message::Bye);
         cam.expect(Message::Bye);
