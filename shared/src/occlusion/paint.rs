@@ -8,26 +8,25 @@ use super::*;
 pub(crate) enum Paint {
     Noise,
     Flat([u8; 3]),
-    Stripes {
-        c0: [u8; 3],
-        c1: [u8; 3],
-        cos: f32,
-        sin: f32,
-        period: f32,
-        duty: f32,
-    },
-    Checks {
-        c0: [u8; 3],
-        c1: [u8; 3],
-        cos: f32,
-        sin: f32,
-        period: f32,
-    },
+    /// Stripes across the grating's direction, `c0` for the first `duty` of each period.
+    Stripes(Grating, f32),
+    /// A checkerboard of the grating's period, turned to its direction.
+    Checks(Grating),
     /// Per-pixel random mix of two colours.
     Speckle {
         c0: [u8; 3],
         c1: [u8; 3],
     },
+}
+
+/// Two colours laid out along a direction (`cos`, `sin`) with a period in pixels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grating {
+    c0: [u8; 3],
+    c1: [u8; 3],
+    cos: f32,
+    sin: f32,
+    period: f32,
 }
 
 impl Paint {
@@ -36,34 +35,21 @@ impl Paint {
         match *self {
             Paint::Noise => rgb(rng),
             Paint::Flat(c) => c,
-            Paint::Stripes {
-                c0,
-                c1,
-                cos,
-                sin,
-                period,
-                duty,
-            } => {
-                let t = (px * cos + py * sin) / period;
+            Paint::Stripes(g, duty) => {
+                let t = (px * g.cos + py * g.sin) / g.period;
                 if t - libm::floorf(t) < duty {
-                    c0
+                    g.c0
                 } else {
-                    c1
+                    g.c1
                 }
             }
-            Paint::Checks {
-                c0,
-                c1,
-                cos,
-                sin,
-                period,
-            } => {
-                let u = libm::floorf((px * cos + py * sin) / period) as i64;
-                let v = libm::floorf((py * cos - px * sin) / period) as i64;
+            Paint::Checks(g) => {
+                let u = libm::floorf((px * g.cos + py * g.sin) / g.period) as i64;
+                let v = libm::floorf((py * g.cos - px * g.sin) / g.period) as i64;
                 if (u + v) & 1 == 0 {
-                    c0
+                    g.c0
                 } else {
-                    c1
+                    g.c1
                 }
             }
             Paint::Speckle { c0, c1 } => {
@@ -81,22 +67,16 @@ impl Paint {
         let angle = uni(rng, 0.0, core::f32::consts::PI);
         let (sin, cos) = (libm::sinf(angle), libm::cosf(angle));
         let period = (side * uni(rng, 0.02, 0.08)).max(2.0);
+        let grating = Grating {
+            c0,
+            c1,
+            cos,
+            sin,
+            period,
+        };
         match below(rng, 4) {
-            0 => Paint::Stripes {
-                c0,
-                c1,
-                cos,
-                sin,
-                period,
-                duty: uni(rng, 0.3, 0.7),
-            },
-            1 => Paint::Checks {
-                c0,
-                c1,
-                cos,
-                sin,
-                period,
-            },
+            0 => Paint::Stripes(grating, uni(rng, 0.3, 0.7)),
+            1 => Paint::Checks(grating),
             2 => Paint::Speckle { c0, c1 },
             _ => Paint::Flat(c0),
         }

@@ -201,6 +201,25 @@ fn u(rng: &mut Pcg, lo: f32, hi: f32) -> f32 {
     rng.random_range(lo..hi)
 }
 
+impl Limb {
+    /// A limb with each angle drawn uniformly from its `[lo, hi)` range, in the order
+    /// abduct, flex, twist, bend, end (the draw order, which the seeded renders rely on).
+    fn random(rng: &mut Pcg, ranges: [[f32; 2]; 5]) -> Self {
+        let mut draw = ranges.map(|_| 0.0);
+        for (v, [lo, hi]) in draw.iter_mut().zip(ranges) {
+            *v = u(rng, lo, hi);
+        }
+        let [abduct, flex, twist, bend, end] = draw;
+        Self {
+            abduct,
+            flex,
+            twist,
+            bend,
+            end,
+        }
+    }
+}
+
 impl Pose {
     fn random(rng: &mut Pcg, family: PoseFamily) -> Self {
         let mut p = Pose {
@@ -214,20 +233,22 @@ impl Pose {
             ..Default::default()
         };
         for s in 0..2 {
-            p.arms[s] = Limb {
-                abduct: u(rng, 4.0, 20.0),
-                flex: u(rng, -15.0, 20.0),
-                twist: u(rng, -20.0, 20.0),
-                bend: u(rng, 0.0, 30.0),
-                end: u(rng, -15.0, 15.0),
-            };
-            p.legs[s] = Limb {
-                abduct: u(rng, 0.0, 8.0),
-                flex: u(rng, -8.0, 12.0),
-                twist: u(rng, -10.0, 15.0),
-                bend: u(rng, 0.0, 10.0),
-                end: u(rng, -8.0, 8.0),
-            };
+            let arm = [
+                [4.0, 20.0],
+                [-15.0, 20.0],
+                [-20.0, 20.0],
+                [0.0, 30.0],
+                [-15.0, 15.0],
+            ];
+            p.arms[s] = Limb::random(rng, arm);
+            let leg = [
+                [0.0, 8.0],
+                [-8.0, 12.0],
+                [-10.0, 15.0],
+                [0.0, 10.0],
+                [-8.0, 8.0],
+            ];
+            p.legs[s] = Limb::random(rng, leg);
         }
         match family {
             PoseFamily::Stand => {}
@@ -283,20 +304,22 @@ impl Pose {
                 p.side_lean = u(rng, -15.0, 15.0);
                 p.twist = u(rng, -30.0, 30.0);
                 for s in 0..2 {
-                    p.arms[s] = Limb {
-                        abduct: u(rng, 0.0, 170.0),
-                        flex: u(rng, -40.0, 150.0),
-                        twist: u(rng, -60.0, 60.0),
-                        bend: u(rng, 0.0, 140.0),
-                        end: u(rng, -40.0, 40.0),
-                    };
-                    p.legs[s] = Limb {
-                        abduct: u(rng, -5.0, 40.0),
-                        flex: u(rng, -20.0, 110.0),
-                        twist: u(rng, -30.0, 30.0),
-                        bend: u(rng, 0.0, 130.0),
-                        end: u(rng, -20.0, 30.0),
-                    };
+                    let arm = [
+                        [0.0, 170.0],
+                        [-40.0, 150.0],
+                        [-60.0, 60.0],
+                        [0.0, 140.0],
+                        [-40.0, 40.0],
+                    ];
+                    p.arms[s] = Limb::random(rng, arm);
+                    let leg = [
+                        [-5.0, 40.0],
+                        [-20.0, 110.0],
+                        [-30.0, 30.0],
+                        [0.0, 130.0],
+                        [-20.0, 30.0],
+                    ];
+                    p.legs[s] = Limb::random(rng, leg);
                 }
             }
         }
