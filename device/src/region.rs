@@ -22,6 +22,7 @@
 //! Buffers grow to the largest frame seen and are reused, so a steady camera stream
 //! allocates nothing here.
 
+use unveil_shared::image::crop_with_mask;
 use unveil_shared::{ImageError, ImageU8, Mask};
 
 use crate::pipeline::{FrameReport, Pipeline, PipelineError};
@@ -278,8 +279,8 @@ impl RegionRestorer {
         (mw, mh): (usize, usize),
     ) -> Result<&ImageU8, PipelineError> {
         let (at, size) = ((window.x, window.y), (window.w, window.h));
-        frame.crop_into(at, size, &mut self.crop)?;
-        mask.crop_into(at, size, &mut self.crop_mask)?;
+        let crops = (&mut self.crop, &mut self.crop_mask);
+        crop_with_mask((frame, mask), at, size, crops)?;
         (self.small.width, self.small.height) = (mw, mh);
         self.crop.resize_bilinear_into(&mut self.small)?;
         (self.small_mask.width, self.small_mask.height) = (mw, mh);

@@ -85,12 +85,9 @@ fn visible_pixels_are_bit_identical_and_each_region_gets_its_own_window() {
             h: 32
         }
     );
-    let mut crop = ImageU8::default();
-    frame
-        .crop_into((win.x, win.y), (win.w, win.h), &mut crop)
-        .unwrap();
-    let mut crop_mask = Mask::default();
-    mask.crop_into((win.x, win.y), (win.w, win.h), &mut crop_mask)
+    let (mut crop, mut crop_mask) = (ImageU8::default(), Mask::default());
+    let (at, size) = ((win.x, win.y), (win.w, win.h));
+    unveil_shared::image::crop_with_mask((&frame, &mask), at, size, (&mut crop, &mut crop_mask))
         .unwrap();
     p.restore(&crop, Some(&crop_mask)).unwrap();
     for y in a.y..a.y + a.h {

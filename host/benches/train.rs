@@ -28,9 +28,6 @@ use unveil_host::train::harness::{self, Network, Preset, Progress, RunConfig};
 use unveil_host::train::{cpu_device, BackendKind, TrainConfig};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
-const BATCH: usize = 8;
-const SIZE: usize = 128;
-
 /// Seconds spent in each phase of `steps` steps, and the steps.
 #[derive(Default, Clone, Copy)]
 struct Phases {
@@ -40,6 +37,10 @@ struct Phases {
     optimizer: f64,
     steps: usize,
 }
+
+/// The step every row times: a batch of 8 at 128×128.
+const BATCH: usize = 8;
+const SIZE: usize = 128;
 
 impl Phases {
     fn step_secs(&self) -> f64 {

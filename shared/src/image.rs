@@ -175,24 +175,6 @@ impl ImageU8 {
         Ok(())
     }
 
-    /// Copy the `width` × `height` rectangle at (`x`, `y`) into `out` (reusing its
-    /// allocation); the rectangle must lie inside this image.
-    pub fn crop_into(
-        &self,
-        (x, y): (usize, usize),
-        (width, height): (usize, usize),
-        out: &mut Self,
-    ) -> Result<(), ImageError> {
-        crop_rows(
-            (&self.data, self.width, self.height, self.channels),
-            (x, y),
-            (width, height),
-            &mut out.data,
-        )?;
-        (out.width, out.height, out.channels) = (width, height, self.channels);
-        Ok(())
-    }
-
     /// Convert to a normalised CHW tensor (3 channels; grey is replicated, alpha dropped).
     pub fn to_chw(&self, norm: &Normalisation) -> Vec<f32> {
         let mut out = vec![0.0f32; 3 * self.pixel_count()];
@@ -249,9 +231,35 @@ impl ImageU8 {
     }
 }
 
+/// Cut the `width` × `height` window at (`x`, `y`) out of `frame` and of its hole `mask`
+/// into `out` and `out_mask`, reusing their allocations: a hidden region with its context,
+/// as the region pipeline restores it. The window must lie inside both.
+pub fn crop_with_mask(
+    (frame, mask): (&ImageU8, &Mask),
+    (x, y): (usize, usize),
+    (width, height): (usize, usize),
+    (out, out_mask): (&mut ImageU8, &mut Mask),
+) -> Result<(), ImageError> {
+    let c = frame.channels;
+    crop_rows(
+        (&frame.data, frame.width, frame.height, c),
+        (x, y),
+        (width, height),
+        &mut out.data,
+    )?;
+    crop_rows(
+        (&mask.data, mask.width, mask.height, 1),
+        (x, y),
+        (width, height),
+        &mut out_mask.data,
+    )?;
+    (out.width, out.height, out.channels) = (width, height, c);
+    (out_mask.width, out_mask.height) = (width, height);
+    Ok(())
+}
+
 /// The rows of the `width` × `height` rectangle at (`x`, `y`) of an interleaved
-/// `(data, w, h, channels)` buffer into `out` (cleared first, its allocation kept): the
-/// one crop behind [`ImageU8::crop_into`] and [`Mask::crop_into`].
+/// `(data, w, h, channels)` buffer into `out` (cleared first, its allocation kept).
 fn crop_rows(
     (data, w, h, c): (&[u8], usize, usize, usize),
     (x, y): (usize, usize),
@@ -512,24 +520,6 @@ impl Mask {
         Ok(())
     }
 
-    /// Copy the `width` × `height` rectangle at (`x`, `y`) into `out` (reusing its
-    /// allocation); the rectangle must lie inside this mask.
-    pub fn crop_into(
-        &self,
-        (x, y): (usize, usize),
-        (width, height): (usize, usize),
-        out: &mut Self,
-    ) -> Result<(), ImageError> {
-        crop_rows(
-            (&self.data, self.width, self.height, 1),
-            (x, y),
-            (width, height),
-            &mut out.data,
-        )?;
-        (out.width, out.height) = (width, height);
-        Ok(())
-    }
-
     /// 0/255 grey pixels, for saving as PNG.
     pub fn to_grey(&self) -> Vec<u8> {
         self.data
@@ -542,6 +532,25 @@ impl Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_of_a_frame_and_its_mask_is_cut_together() {
+        // 4x3 RGB frame whose pixel (x, y) is (10y + x, 0, 1); mask set where x == y.
+        let mut frame = ImageU8::new(4, 3, 3);
+        for (i, px) in frame.data.chunks_exact_mut(3).enumerate() {
+            px.copy_from_slice(&[(10 * (i / 4) + i % 4) as u8, 0, 1]);
+        }
+        let mask = Mask::from_fn(4, 3, |i| i % 4 == i / 4);
+        let (mut out, mut out_mask) = (ImageU8::new(9, 9, 1), Mask::new(1, 1));
+        crop_with_mask((&frame, &mask), (1, 1), (2, 2), (&mut out, &mut out_mask)).unwrap();
+        assert_eq!((out.width, out.height, out.channels), (2, 2, 3));
+        assert_eq!(out.data, [11, 0, 1, 12, 0, 1, 21, 0, 1, 22, 0, 1]);
+        assert_eq!((out_mask.width, out_mask.height), (2, 2));
+        assert_eq!(out_mask.data, [1, 0, 0, 1]);
+        // A window reaching past the frame is refused.
+        let err = crop_with_mask((&frame, &mask), (3, 1), (2, 2), (&mut out, &mut out_mask));
+        assert!(matches!(err, Err(ImageError::Crop { .. })), "{err:?}");
+    }
 
     #[test]
     fn mask_from_logits_keeps_regions_with_a_confident_core() {
