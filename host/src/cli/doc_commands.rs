@@ -157,8 +157,8 @@ fn the_recipe_gives_the_committed_run_configurations() {
     }
     assert_eq!(
         runs.len(),
-        6,
-        "S, G1, G2 and the occlusion detector with its two continuations"
+        7,
+        "S, G1, G2 and its fine-tune, the occlusion detector with its two continuations"
     );
     for (name, config) in runs {
         let dir = root().join("models").join(&name);
