@@ -4,8 +4,10 @@
 //! burn can import ONNX but not export it, so the graphs are written here from the
 //! weights of our own fixed architectures: [`onnx`] is the protobuf writer (one method per
 //! operator kind), [`emit`] lowers each block kind, [`stage1`] and [`stage2`] are the two
-//! networks, [`quantise`] and [`calibrate`] make the int8 variant, and [`runtime`] loads
-//! the result in tract exactly as the device does.
+//! networks, and [`quantise`] and [`calibrate`] make the int8 variant. Exported graphs
+//! run in the device's own `Model` and `Pipeline` ([`pipeline`], [`folder_pipeline`]);
+//! [`runtime`] runs only what is not a model: calibration's probe graphs and `inspect`'s
+//! per-operator reports.
 //!
 //! Two graphs rather than one fused graph: the device times and swaps the stages
 //! separately (G1 alone for a texture-map preview, G2 re-run without G1 on a static

@@ -1,5 +1,7 @@
-//! Running exported graphs in tract on the host: parity checks, calibration and
-//! `unveil inspect` load the ONNX bytes exactly as the device does.
+//! Graphs in tract that are not a model the device would load: calibration's probe
+//! graphs (an output per convolution) and `unveil inspect`'s operator lists and
+//! per-operator timings. Models run through the device's `Model` and `Pipeline`
+//! ([`super::pipeline`]).
 
 use std::sync::Arc;
 
