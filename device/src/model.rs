@@ -72,11 +72,9 @@ impl Model {
     /// graphs' input/output names and shapes, and optimise them.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
         let manifest = read_manifest(dir)?;
-        Self::assemble(manifest, dir, |path| {
-            std::fs::read(path).map_err(|source| ModelError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
+        Self::assemble(manifest, dir, |file| {
+            let path = dir.join(file);
+            std::fs::read(&path).map_err(|source| ModelError::Read { path, source })
         })
     }
 
@@ -88,25 +86,24 @@ impl Model {
             path: PathBuf::from(MEMORY),
             source,
         })?;
-        Self::assemble(manifest, Path::new(MEMORY), |path| {
-            let name = path.strip_prefix(MEMORY).unwrap_or(path);
+        Self::assemble(manifest, Path::new(MEMORY), |file| {
             files
                 .iter()
-                .find(|(file, _)| Path::new(file) == name)
+                .find(|(name, _)| *name == file)
                 .map(|(_, bytes)| bytes.to_vec())
                 .ok_or_else(|| ModelError::Read {
-                    path: path.to_path_buf(),
+                    path: Path::new(MEMORY).join(file),
                     source: std::io::ErrorKind::NotFound.into(),
                 })
         })
     }
 
-    /// Verify and compile the graphs `manifest` lists, each read by `read` from its path
-    /// under `dir`.
+    /// Verify and compile the graphs `manifest` lists, each read by `read` from its file
+    /// name (`dir` names the source in errors).
     fn assemble(
         manifest: Manifest,
         dir: &Path,
-        read: impl Fn(&Path) -> Result<Vec<u8>, ModelError>,
+        read: impl Fn(&str) -> Result<Vec<u8>, ModelError>,
     ) -> Result<Self, ModelError> {
         let read_verified = |role| read_verified(dir, &manifest, role, &read);
         let (w, h) = (usize::from(manifest.width), usize::from(manifest.height));
@@ -191,14 +188,14 @@ fn read_verified(
     dir: &Path,
     manifest: &Manifest,
     role: Role,
-    read: impl Fn(&Path) -> Result<Vec<u8>, ModelError>,
+    read: impl Fn(&str) -> Result<Vec<u8>, ModelError>,
 ) -> Result<(String, tract_onnx::pb::ModelProto), ModelError> {
     let entry = manifest.model(role).ok_or_else(|| ModelError::Manifest {
         path: dir.join(MANIFEST_BIN),
         source: ManifestError::MissingModel(role),
     })?;
     let path = dir.join(&entry.file);
-    let bytes = read(&path)?;
+    let bytes = read(&entry.file)?;
     Manifest::verify(entry, &bytes).map_err(|source| ModelError::Manifest {
         path: path.clone(),
         source,

@@ -225,7 +225,7 @@ pub(crate) fn cmd_export(args: &ExportArgs) -> Result<()> {
         None => manifest,
     };
     if args.int8 && args.check > 0 {
-        check_int8(args, &src, &spec, &f32_graphs)?;
+        check_int8(args, &spec, &f32_graphs)?;
     }
     let size = |file: &str| std::fs::metadata(args.out.join(file)).map_or(0, |m| m.len());
     let written = size(export::STAGE1_FILE) + size(export::STAGE2_FILE);
@@ -259,17 +259,16 @@ pub(crate) fn cmd_export(args: &ExportArgs) -> Result<()> {
 /// int8 (just written to `args.out`) against f32 on held-out samples, printed.
 pub(crate) fn check_int8(
     args: &ExportArgs,
-    src: &ExportSource,
     spec: &ExportSpec,
     f32_graphs: &export::Graphs,
 ) -> Result<()> {
     let mut int8 = export::folder_pipeline(&args.out)?;
     let mut float = export::pipeline(spec, f32_graphs, Quantisation::Float32)?;
     let seed = HELD_OUT_SEED;
-    let source = SampleSource::folder_or_generated(None, src.size, seed, args.check)?;
-    let spec = OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise });
-    let loader = Loader::new(source, spec, seed)?.with_telea(true);
-    let r = parity::occluded_psnr(&mut float, &mut int8, src.hole, &loader, args.check)?;
+    let source = SampleSource::folder_or_generated(None, spec.width, seed, args.check)?;
+    let occlusion = OcclusionSpec::new(OcclusionMode::Subject { fill: Fill::Noise });
+    let loader = Loader::new(source, occlusion, seed)?.with_telea(true);
+    let r = parity::occluded_psnr(&mut float, &mut int8, spec.hole, &loader, args.check)?;
     println!(
         "int8 vs f32 on {} held-out samples: restored PSNR {:.2} dB; hidden pixels vs clean: f32 {:.2} dB, int8 {:.2} dB ({:+.2} dB)",
         r.samples,
