@@ -378,6 +378,46 @@ fn a_fine_tune_starts_from_its_source_and_adds_the_hard_negative_term() {
     );
 }
 
+/// A G1 fine-tune (a longer cycle at a fresh rate) starts from its source's weights; a
+/// resume of it keeps to its own checkpoint.
+#[test]
+fn a_stage1_fine_tune_starts_from_its_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    run(&config(Network::Stage1, 2, 2), &src, false).unwrap();
+    let still = |init: Option<&Path>, steps: usize| {
+        let mut c = config(Network::Stage1, steps, 2);
+        c.train = c
+            .train
+            .with_learning_rate(1e-9)
+            .with_schedule(LrSchedule::Constant);
+        c.init_from = init.map(Path::to_path_buf);
+        c
+    };
+    let (tuned, fresh) = (tmp.path().join("tuned"), tmp.path().join("fresh"));
+    run(&still(Some(&src), 1), &tuned, false).unwrap();
+    run(&still(None, 1), &fresh, false).unwrap();
+    let dev = unveil_host::train::cpu_device();
+    let g1 = Preset::Tiny.stage1();
+    let x = Tensor::<4>::random(
+        [1, g1.in_channels, 64, 64],
+        Distribution::Uniform(-1.0, 1.0),
+        &dev,
+    );
+    let out = |dir: &Path| {
+        load_model(g1.init(&dev), &dir.join(MODEL_FILE))
+            .unwrap()
+            .forward(x.clone())
+            .part_logits
+    };
+    let gap = |a: &Path, b: &Path| out(a).sub(out(b)).abs().max().into_scalar::<f32>();
+    assert!(gap(&src, &tuned) < 1e-4, "G1 did not start from src");
+    assert!(gap(&src, &fresh) > 1e-3, "a fresh G1 looks like src");
+    // Resuming the fine-tune continues its own weights, not src's again.
+    run(&still(Some(&src), 2), &tuned, true).unwrap();
+    assert_eq!(harness::steps_done(&tuned), 2);
+}
+
 /// A stage-2 fine-tune starts from its source's G2 and D (D from the source's
 /// checkpoint); a source whose G2 has other layers is refused before a folder is made.
 #[test]

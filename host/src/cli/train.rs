@@ -152,9 +152,10 @@ pub(crate) struct TrainArgs {
     /// patterned shirt read as an occluder weighs as much as the easy pixels (default: off).
     #[arg(long, value_name = "WEIGHT", value_parser = positive_f32)]
     pub(crate) hard_negatives: Option<f32>,
-    /// Silhouette, occlusion or stage2: start from the trained weights of the run in DIR
-    /// (a fine-tune under a new loss, e.g. --hard-negatives or --w-hidden-log; Adam and
-    /// the schedule start afresh). Its layers must match this run's.
+    /// Silhouette, occlusion, stage1 or stage2: start from the trained weights of the run
+    /// in DIR (a fine-tune under a new loss, e.g. --hard-negatives or --w-hidden-log, or a
+    /// longer cycle at a fresh rate; Adam and the schedule start afresh). Its layers must
+    /// match this run's.
     #[arg(long, value_name = "DIR")]
     pub(crate) init_from: Option<PathBuf>,
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
@@ -331,9 +332,9 @@ pub(crate) fn run_config(
         anyhow::ensure!(
             matches!(
                 network,
-                Network::Occlusion | Network::Silhouette | Network::Stage2
+                Network::Occlusion | Network::Silhouette | Network::Stage1 | Network::Stage2
             ),
-            "--init-from fine-tunes the occlusion detector, the silhouette network or G2 only"
+            "--init-from fine-tunes the occlusion detector, the silhouette network, G1 or G2 only"
         );
         config.init_from = Some(src.clone());
     }

@@ -681,12 +681,7 @@ pub fn run(
                 (&config.detector, Task::Occlusion)
             };
             let template = seeded_init(net.init(&device), seed);
-            // A fine-tuning run starts from another run's weights; its own checkpoint,
-            // once it has one, wins.
-            let template = match (&config.init_from, &resume_from) {
-                (Some(src), None) => load_model(template, &src.join(MODEL_FILE))?,
-                _ => template,
-            };
+            let template = fine_tune_start(template, &config.init_from, &resume_from)?;
             let hard = config.hard_negatives.filter(|w| *w > 0.0);
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
@@ -706,6 +701,7 @@ pub fn run(
         }
         Network::Extractor | Network::Stage1 => {
             let template = seeded_init(config.stage1.init(&device), seed);
+            let template = fine_tune_start(template, &config.init_from, &resume_from)?;
             let loss = config.loss.clone();
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
@@ -758,6 +754,19 @@ pub fn run(
             };
             drive(&config, dir, &loader, learner, stop_at, progress)
         }
+    }
+}
+
+/// A fine-tuning run starts from another run's trained weights (`init_from`); its own
+/// checkpoint, once it has one, wins.
+fn fine_tune_start<M: Module>(
+    template: M,
+    init_from: &Option<PathBuf>,
+    resume_from: &Option<PathBuf>,
+) -> Result<M, HarnessError> {
+    match (init_from, resume_from) {
+        (Some(src), None) => Ok(load_model(template, &src.join(MODEL_FILE))?),
+        _ => Ok(template),
     }
 }
 
