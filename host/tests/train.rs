@@ -413,7 +413,7 @@ fn a_stage1_fine_tune_starts_from_its_source() {
     let gap = |a: &Path, b: &Path| out(a).sub(out(b)).abs().max().into_scalar::<f32>();
     assert!(gap(&src, &tuned) < 1e-4, "G1 did not start from src");
     assert!(gap(&src, &fresh) > 1e-3, "a fresh G1 looks like src");
-    // Resuming the fine-tune continues its own weights, not src's again.
+    // The fine-tune resumes from its own checkpoint to its new target.
     run(&still(Some(&src), 2), &tuned, true).unwrap();
     assert_eq!(harness::steps_done(&tuned), 2);
 }

@@ -670,6 +670,12 @@ pub fn run(
     } else {
         None
     };
+    // A fine-tune starts from another run's trained weights; its own checkpoint, once it
+    // has one, wins.
+    let fine_tune_from = config
+        .init_from
+        .as_deref()
+        .filter(|_| resume_from.is_none());
     let seed = config.train.seed;
     let train = config.train.clone();
     match config.network {
@@ -681,7 +687,7 @@ pub fn run(
                 (&config.detector, Task::Occlusion)
             };
             let template = seeded_init(net.init(&device), seed);
-            let template = fine_tune_start(template, &config.init_from, &resume_from)?;
+            let template = fine_tune_start(template, fine_tune_from)?;
             let hard = config.hard_negatives.filter(|w| *w > 0.0);
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
@@ -701,7 +707,7 @@ pub fn run(
         }
         Network::Extractor | Network::Stage1 => {
             let template = seeded_init(config.stage1.init(&device), seed);
-            let template = fine_tune_start(template, &config.init_from, &resume_from)?;
+            let template = fine_tune_start(template, fine_tune_from)?;
             let loss = config.loss.clone();
             let learner = Single {
                 trainer: single_trainer(template, train, resume_from.as_deref())?,
@@ -727,18 +733,16 @@ pub fn run(
                 g.residual_start()
             };
             let d = seeded_init(config.discriminator.init(&device), rng::derive(seed, 2));
-            // A fine-tune starts from another stage-2 run's G2 and D (D from that run's
-            // checkpoint, the only place it is kept); its own checkpoint, once it has one,
-            // wins.
-            let (g, d) = match (&config.init_from, &resume_from) {
-                (Some(src), None) => {
-                    let g = load_model(g, &src.join(MODEL_FILE))?;
+            let g = fine_tune_start(g, fine_tune_from)?;
+            // A stage-2 fine-tune takes D too, from the source's checkpoint (the only
+            // place it is kept).
+            let d = match fine_tune_from {
+                Some(src) => {
                     let ckpt = checkpoint_to_resume(src)
-                        .ok_or_else(|| HarnessError::NoCheckpoint(src.clone()))?;
-                    let d = load_model(d, &ckpt.join(DISCRIMINATOR_DIR).join(MODEL_FILE))?;
-                    (g, d)
+                        .ok_or_else(|| HarnessError::NoCheckpoint(src.into()))?;
+                    load_model(d, &ckpt.join(DISCRIMINATOR_DIR).join(MODEL_FILE))?
                 }
-                _ => (g, d),
+                None => d,
             };
             let (losses, condition) = (config.stage2_loss.clone(), config.stage2.condition);
             let learner = match resume_from {
@@ -757,16 +761,11 @@ pub fn run(
     }
 }
 
-/// A fine-tuning run starts from another run's trained weights (`init_from`); its own
-/// checkpoint, once it has one, wins.
-fn fine_tune_start<M: Module>(
-    template: M,
-    init_from: &Option<PathBuf>,
-    resume_from: &Option<PathBuf>,
-) -> Result<M, HarnessError> {
-    match (init_from, resume_from) {
-        (Some(src), None) => Ok(load_model(template, &src.join(MODEL_FILE))?),
-        _ => Ok(template),
+/// `template` with the trained weights of the run `from` names, when a fine-tune starts.
+fn fine_tune_start<M: Module>(template: M, from: Option<&Path>) -> Result<M, HarnessError> {
+    match from {
+        Some(src) => Ok(load_model(template, &src.join(MODEL_FILE))?),
+        None => Ok(template),
     }
 }
 
