@@ -13,32 +13,34 @@
 # The committed checkpoints in models/runs
 # are these runs' last states (continue G2 with models/continue.sh). A test checks that
 # these commands give the committed run.json files.
+# --batch and --shards are spelled out: these runs predate the data-parallel default
+# (--batch 16 in two parts), and the parts shape the arithmetic.
 # Training on this 2-core CPU takes hours; the exports take minutes.
 set -eu
 unveil() { cargo run --release -q -p unveil-host -- "$@"; }
 
-unveil train silhouette --preset default --seed 42 --steps 300 --horizon 600 --warmup 60 \
+unveil train silhouette --preset default --seed 42 --batch 8 --steps 300 --horizon 600 --warmup 60 \
     --out runs/silhouette
-unveil train stage1 --preset default --seed 42 --steps 500 --horizon 1200 --warmup 100 \
+unveil train stage1 --preset default --seed 42 --batch 8 --steps 500 --horizon 1200 --warmup 100 \
     --lr 2e-3 --clip-norm 1 --hole telea --checkpoint-every 50 --out runs/stage1
-unveil train stage2 --preset default --seed 42 --steps 30000 --stop-at 4850 --warmup 100 \
+unveil train stage2 --preset default --seed 42 --batch 8 --steps 30000 --stop-at 4850 --warmup 100 \
     --hole telea --condition texture --occlusion mixed --w-hidden 5 --checkpoint-every 25 \
     --stage1 runs/stage1 --silhouette runs/silhouette --out runs/stage2
 unveil train stage2 --resume --steps 7500 --out runs/stage2
 unveil train stage2 --resume --steps 9500 --out runs/stage2
 unveil train stage2 --resume --steps 15000 --out runs/stage2
-unveil train stage2 --preset default --seed 42 --init-from runs/stage2 --steps 1200 --stop-at 325 \
+unveil train stage2 --preset default --seed 42 --batch 8 --init-from runs/stage2 --steps 1200 --stop-at 325 \
     --warmup 50 --lr 3e-4 --hole telea --condition texture --occlusion mixed --w-hidden 5 \
     --w-hidden-log 1 --checkpoint-every 25 --stage1 runs/stage1 --silhouette runs/silhouette \
     --out runs/stage2-log
 unveil train stage2 --resume --steps 1000 --out runs/stage2-log
 unveil train occlusion --preset default --seed 42 --steps 2400 --stop-at 200 --batch 16 \
-    --samples 65536 --checkpoint-every 50 --out runs/occlusion
+    --shards 1 --samples 65536 --checkpoint-every 50 --out runs/occlusion
 unveil train occlusion --resume --steps 2000 --out runs/occlusion
 cp -r runs/occlusion runs/occlusion-next
 unveil train occlusion --resume --steps 3000 --out runs/occlusion-next
 unveil train occlusion --init-from runs/occlusion-next --hard-negatives 0.1 --lr 5e-4 \
-    --batch 16 --steps 400 --samples 65536 --checkpoint-every 50 --out runs/occlusion-hard
+    --batch 16 --shards 1 --steps 400 --samples 65536 --checkpoint-every 50 --out runs/occlusion-hard
 unveil export --stage2 runs/stage2-log --occlusion runs/occlusion-hard --out models/default-f32
 unveil export --stage2 runs/stage2-log --occlusion runs/occlusion-hard --int8 --samples 64 --seed 2000003 --range minmax --out models/default
 unveil inspect models/default

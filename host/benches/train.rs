@@ -1,14 +1,17 @@
-//! Training speed at the `default` preset (128x128, batch 8), all in one run:
+//! Training speed at the `default` preset (128x128), all in one run:
 //! `cargo bench -p unveil-host --bench train [-- FILTER]`.
 //!
-//! 1. **profile**: where one step of G1 and of G2 goes (data, forward, backward,
-//!    optimizer), on burn's flex backend with every core;
+//! 1. **profile**: where one step of G1 and of G2 at batch 8 goes (data, forward,
+//!    backward, optimizer), on burn's flex backend with every core;
 //! 2. **burn vs PyTorch**: the bare network step (fixed batch, forward + backward + Adam)
 //!    of the same layers in burn and in `benches/torch/train_step.py`, interleaved round
-//!    by round, with the ratio. Needs `UNVEIL_TORCH=/path/to/python` (a venv with torch);
+//!    by round, with the ratios: batch 8 whole (the old default), batch 16 whole, and
+//!    batch 16 cut in two parts trained in parallel (`Trainer::step_sharded`, today's
+//!    `unveil train` default). Needs `UNVEIL_TORCH=/path/to/python` (a venv with torch);
 //!    skipped without it;
 //! 3. **`unveil train`**: samples/s of the real training runs (data included) of G2, G1
-//!    and S, flex against the portable ndarray backend.
+//!    and S in those three settings, the cores each kept busy, and flex against the
+//!    portable ndarray backend.
 //!
 //! FILTER picks sections and networks by substring (`profile`, `torch`, `harness`,
 //! `stage1`, ...). `UNVEIL_BENCH_ROUNDS` sets the interleaved rounds (default 3).
@@ -22,10 +25,10 @@ use unveil_host::data::synth::SynthConfig;
 use unveil_host::data::{Loader, SampleBatch, SampleSource};
 use unveil_host::losses::{reconstruction_loss, Stage1LossConfig};
 use unveil_host::nets::blocks::seeded_init;
-use unveil_host::nets::stage1::Stage1Config;
-use unveil_host::nets::stage2::{Condition, HoleInput, Stage2Config};
+use unveil_host::nets::stage1::{Stage1Config, Stage1Net};
+use unveil_host::nets::stage2::{Condition, HoleInput, Stage2Config, Stage2Net};
 use unveil_host::train::harness::{self, Network, Preset, Progress, RunConfig};
-use unveil_host::train::{cpu_device, BackendKind, TrainConfig};
+use unveil_host::train::{cpu_device, BackendKind, Batch, TrainConfig, Trainer};
 use unveil_shared::occlusion::{OcclusionMode, OcclusionSpec};
 
 /// Seconds spent in each phase of `steps` steps, and the steps.
@@ -38,8 +41,9 @@ struct Phases {
     steps: usize,
 }
 
-/// The step every row times: a batch of 8 at 128×128.
+/// The profile's batch (the old default), and the data-parallel default: two parts of 8.
 const BATCH: usize = 8;
+const BATCH2: usize = 16;
 const SIZE: usize = 128;
 
 impl Phases {
@@ -152,12 +156,81 @@ fn g2_phases(steps: usize, fresh_data: bool) -> Phases {
     })
 }
 
-/// The PyTorch twin's samples/s, or why not.
-fn torch_samples_per_s(python: &str, net: &str, steps: usize) -> Result<f64, String> {
+/// Samples/s of `steps` [`Trainer::step_sharded`] updates on one fixed batch of `batch`
+/// (after one warm-up step), cut into `shards` parts trained in parallel: the network
+/// step `unveil train` takes, without its data.
+fn trainer_samples_per_s(net: &str, batch: usize, shards: usize, steps: usize) -> f64 {
+    let device = cpu_device().autodiff();
+    let hole = HoleInput::Telea;
+    let b = loader().batch(0, batch, &device).expect("batch");
+    let image = b.hole_input(hole).expect("hole input");
+    let config = TrainConfig::new().with_batch_size(batch);
+    let time = |mut step: Box<dyn FnMut()>| {
+        step();
+        let start = Instant::now();
+        for _ in 0..steps {
+            step();
+        }
+        (steps * batch) as f64 / start.elapsed().as_secs_f64()
+    };
+    if net == "g1" {
+        let model = seeded_init(
+            Stage1Config::default().with_hole_input(hole).init(&device),
+            1,
+        );
+        let mut t = Trainer::new(model, config);
+        let loss = Stage1LossConfig::new();
+        let fixed = Batch {
+            input: image,
+            target: b.texture.clone(),
+        };
+        time(Box::new(move || {
+            t.step_sharded(fixed.clone(), shards, &|m: &Stage1Net, b: Batch| {
+                Ok(vec![
+                    loss.forward(&m.try_forward(b.input)?, b.target)?.total,
+                ])
+            })
+            .expect("step");
+        }))
+    } else {
+        let cfg = Stage2Config::default()
+            .with_condition(Condition::Texture)
+            .with_hole(hole);
+        let mut t = Trainer::new(seeded_init(cfg.init(&device), 2), config);
+        let fixed = Batch {
+            input: Tensor::cat(vec![image, b.texture.clone()], 1),
+            target: b.clean.clone(),
+        };
+        time(Box::new(move || {
+            t.step_sharded(fixed.clone(), shards, &|m: &Stage2Net, b: Batch| {
+                Ok(vec![reconstruction_loss(
+                    b.target,
+                    m.try_forward(b.input)?.restored,
+                )])
+            })
+            .expect("step");
+        }))
+    }
+}
+
+/// This process's CPU seconds (user + system) so far, from `/proc/self/stat` (Linux);
+/// `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name's closing parenthesis; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The PyTorch twin's samples/s at `batch`, or why not.
+fn torch_samples_per_s(python: &str, net: &str, batch: usize, steps: usize) -> Result<f64, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/torch/train_step.py");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let out = Command::new(python)
-        .args([script, "--net", net, "--batch", &BATCH.to_string()])
+        .args([script, "--net", net, "--batch", &batch.to_string()])
         .args([
             "--steps",
             &steps.to_string(),
@@ -177,14 +250,22 @@ fn torch_samples_per_s(python: &str, net: &str, steps: usize) -> Result<f64, Str
         .ok_or_else(|| format!("no samples_per_s in {line}"))
 }
 
-/// Samples/s of `steps` `unveil train` steps (after one warm-up step, not counted). Stage
-/// 2 freezes G1 and S from one-step runs made first in the same temporary folder.
-fn harness_throughput(network: Network, backend: BackendKind, steps: usize) -> f64 {
+/// Samples/s of `steps` `unveil train` steps (after one warm-up step, not counted) of
+/// `batch`, each cut into `shards` parallel parts, and the cores they kept busy (CPU time
+/// over wall time; `NaN` where unknown). Stage 2 freezes G1 and S from one-step runs
+/// made first in the same temporary folder.
+fn harness_throughput(
+    network: Network,
+    backend: BackendKind,
+    (batch, shards): (usize, usize),
+    steps: usize,
+) -> (f64, f64) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = |network, steps| {
         let mut c = RunConfig::new(network, Preset::Default, steps, "generated".into());
         c.checkpoint_every = usize::MAX;
-        c.train = TrainConfig::new().with_batch_size(BATCH);
+        c.train = TrainConfig::new().with_batch_size(batch);
+        c.shards = shards;
         c.stage1 = c.stage1.clone().with_hole_input(HoleInput::Telea);
         c.stage2 = c.stage2.clone().with_hole(HoleInput::Telea);
         c.stage1_run = Some(tmp.path().join("stage1"));
@@ -213,9 +294,14 @@ fn harness_throughput(network: Network, backend: BackendKind, steps: usize) -> f
         run(Network::Silhouette, 1, false);
     }
     run(network, 1, false);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     run(network, 1 + steps, true);
-    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+    let wall = start.elapsed().as_secs_f64();
+    let busy = match (cpu, cpu_seconds()) {
+        (Some(a), Some(b)) => (b - a) / wall,
+        _ => f64::NAN,
+    };
+    ((steps * batch) as f64 / wall, busy)
 }
 
 fn main() {
@@ -232,7 +318,7 @@ fn main() {
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "training speed, {SIZE}x{SIZE} batch {BATCH}, rayon threads {}",
+        "training speed, {SIZE}x{SIZE}, rayon threads {}",
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| threads.to_string())
     );
 
@@ -252,34 +338,48 @@ fn main() {
                     .and_then(|r| r.parse().ok())
                     .unwrap_or(3usize);
                 let steps = 5;
-                for (net, burn_phases) in [
-                    ("g1", g1_phases as fn(usize, bool) -> Phases),
-                    ("g2", g2_phases),
-                ] {
-                    let (mut burn_sum, mut torch_sum) = (0.0, 0.0);
-                    for round in 1..=rounds {
-                        let burn = BATCH as f64 / burn_phases(steps, false).step_secs();
-                        let torch = match torch_samples_per_s(&python, net, steps) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                println!("burn vs PyTorch: {e}");
-                                break;
-                            }
-                        };
-                        burn_sum += burn;
-                        torch_sum += torch;
-                        println!(
-                            "{net} round {round}: burn {burn:.2} samples/s, PyTorch {torch:.2} \
-                             samples/s, burn/PyTorch {:.2}x",
-                            burn / torch
-                        );
+                // The settings compared, (batch, parts): the old default, the same
+                // samples per step on one thread, and `unveil train`'s default.
+                let settings = [(BATCH, 1), (BATCH2, 1), (BATCH2, 2)];
+                for net in ["g1", "g2"] {
+                    let mut sums = [[0.0f64; 2]; 3];
+                    let mut done = 0;
+                    'rounds: for round in 1..=rounds {
+                        let mut line = format!("{net} round {round}:");
+                        let mut got = [[0.0f64; 2]; 3];
+                        for (k, &(batch, shards)) in settings.iter().enumerate() {
+                            let burn = trainer_samples_per_s(net, batch, shards, steps);
+                            let torch = match torch_samples_per_s(&python, net, batch, steps) {
+                                Ok(v) => v,
+                                Err(e) => {
+                                    println!("burn vs PyTorch: {e}");
+                                    break 'rounds;
+                                }
+                            };
+                            got[k] = [burn, torch];
+                            line += &format!(
+                                " batch {batch} in {shards}: burn {burn:.2}, PyTorch {torch:.2} \
+                                 ({:.2}x);",
+                                burn / torch
+                            );
+                        }
+                        for (s, g) in sums.iter_mut().zip(got) {
+                            s[0] += g[0];
+                            s[1] += g[1];
+                        }
+                        done += 1;
+                        println!("{line}");
                     }
-                    if torch_sum > 0.0 {
+                    for (&(batch, shards), [burn, torch]) in settings.iter().zip(sums) {
+                        if done == 0 {
+                            break;
+                        }
+                        let (burn, torch) = (burn / done as f64, torch / done as f64);
                         println!(
-                            "{net} mean of {rounds} rounds ({threads} threads): burn {:.2}, PyTorch {:.2} samples/s, burn/PyTorch {:.2}x",
-                            burn_sum / rounds as f64,
-                            torch_sum / rounds as f64,
-                            burn_sum / torch_sum
+                            "{net} batch {batch} in {shards} part(s), mean of {done} rounds \
+                             ({threads} threads): burn {burn:.2}, PyTorch {torch:.2} samples/s, \
+                             burn/PyTorch {:.2}x",
+                            burn / torch
                         );
                     }
                 }
@@ -290,11 +390,19 @@ fn main() {
     if wants(&["harness"]) {
         for network in [Network::Stage2, Network::Stage1, Network::Silhouette] {
             let name = network.name();
-            let flex = harness_throughput(network, BackendKind::Flex, 5);
-            let ndarray = harness_throughput(network, BackendKind::NdArray, 1);
+            let (old, old_busy) = harness_throughput(network, BackendKind::Flex, (BATCH, 1), 5);
+            let (whole, whole_busy) =
+                harness_throughput(network, BackendKind::Flex, (BATCH2, 1), 3);
+            let (parts, parts_busy) =
+                harness_throughput(network, BackendKind::Flex, (BATCH2, 2), 3);
+            let (ndarray, _) = harness_throughput(network, BackendKind::NdArray, (BATCH2, 2), 1);
             println!(
-                "unveil train {name}: flex {flex:.2} samples/s, ndarray {ndarray:.2} samples/s, flex/ndarray {:.1}x",
-                flex / ndarray
+                "unveil train {name} (flex): batch {BATCH} whole {old:.2} samples/s \
+                 ({old_busy:.2} cores busy), batch {BATCH2} whole {whole:.2} ({whole_busy:.2}), \
+                 batch {BATCH2} in 2 parts {parts:.2} ({parts_busy:.2}); 2 parts over batch \
+                 {BATCH} whole {:.2}x; ndarray {ndarray:.2} samples/s, flex/ndarray {:.1}x",
+                parts / old,
+                parts / ndarray
             );
         }
     }

@@ -63,8 +63,8 @@ pub(crate) struct TrainArgs {
     /// new count also moves the end of a cosine schedule that ended at the old count.
     #[arg(long, value_parser = count_in(1, 100_000_000))]
     pub(crate) steps: Option<usize>,
-    /// Samples per step.
-    #[arg(long, default_value_t = 8, value_parser = count_in(1, MAX_BATCH))]
+    /// Samples per step (16: two parts of 8, one per core; see --shards).
+    #[arg(long, default_value_t = 16, value_parser = count_in(1, MAX_BATCH))]
     pub(crate) batch: usize,
     /// Adam learning rate (default: 2e-3 for silhouette; 5e-4 for extractor and stage1,
     /// which diverge at 2e-3 at the default preset; 1e-3 for stage2).
@@ -158,6 +158,14 @@ pub(crate) struct TrainArgs {
     /// match this run's.
     #[arg(long, value_name = "DIR")]
     pub(crate) init_from: Option<PathBuf>,
+    /// Data parallel: cut each batch into this many parts, each trained on its own
+    /// thread, their gradients summed, which keeps every core busy through a step's
+    /// serial stretches. Default: one part per 8 samples. Keep parts at 5 samples or
+    /// more: burn's CPU backend computes the weight gradients of a smaller part on a slow
+    /// direct path. The parts shape the arithmetic, so the same --batch, --shards and
+    /// seed give the same weights at any thread count; a resumed run keeps its own.
+    #[arg(long, value_parser = count_in(1, 64))]
+    pub(crate) shards: Option<usize>,
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu or cuda (GPU builds).
     #[arg(long, default_value = "flex")]
     pub(crate) backend: BackendKind,
@@ -246,15 +254,27 @@ pub(crate) fn train_one(
     )?;
     let secs = start.elapsed().as_secs_f64();
     let done = outcome.rows.len();
+    // A resumed run trains at its saved batch size, whatever --batch says.
+    let batch = harness::load_run_config(out).map_or(args.batch, |c| c.train.batch_size);
     println!(
         "{}: step {} of {steps} in {} ({done} steps this run, {:.2} samples/s); metrics in {}",
         network.name(),
         outcome.step,
         out.display(),
-        (done * args.batch) as f64 / secs.max(1e-9),
+        (done * batch) as f64 / secs.max(1e-9),
         out.join(harness::METRICS_FILE).display()
     );
     Ok(())
+}
+
+/// Samples per data-parallel part below which burn's CPU convolution backward slows
+/// down: the weight gradient is a convolution over the batch axis, and flex takes its
+/// direct small-channel path for 4 channels or fewer.
+const MIN_PART: usize = 5;
+
+/// `--shards` left out: one part per 8 samples (16 → 2, one per core here).
+fn default_shards(batch: usize) -> usize {
+    (batch / 8).max(1)
 }
 
 /// The run configuration `args` ask for (what a new run writes to its run.json; a resume
@@ -285,6 +305,20 @@ pub(crate) fn run_config(
     };
     let mut config = RunConfig::new(network, args.preset, steps, data);
     config.checkpoint_every = args.checkpoint_every;
+    let shards = args.shards.unwrap_or(default_shards(args.batch));
+    anyhow::ensure!(
+        shards <= args.batch,
+        "--shards {shards} exceeds --batch {}: each part needs a sample",
+        args.batch
+    );
+    if !resume && shards > 1 && args.batch / shards < MIN_PART {
+        eprintln!(
+            "note: --batch {} in {shards} parts leaves parts under {MIN_PART} samples, whose \
+             weight gradients burn's CPU backend computes on a slow path",
+            args.batch
+        );
+    }
+    config.shards = shards;
     config.train = TrainConfig::new()
         .with_batch_size(args.batch)
         .with_learning_rate(args.lr.unwrap_or(network.default_learning_rate()))
@@ -363,4 +397,22 @@ pub(crate) fn run_config(
         );
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One part per 8 samples, never none, and never a part under `MIN_PART` samples
+    /// for the batch sizes this default picks (8, 16, 24, …).
+    #[test]
+    fn default_shards_gives_one_part_per_eight_samples() {
+        assert_eq!(
+            [1, 7, 8, 15, 16, 17, 32].map(default_shards),
+            [1, 1, 1, 1, 2, 2, 4]
+        );
+        for batch in (8..=256).step_by(8) {
+            assert!(batch / default_shards(batch) >= MIN_PART, "{batch}");
+        }
+    }
 }

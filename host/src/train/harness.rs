@@ -306,6 +306,14 @@ pub struct RunConfig {
     /// start this one (fine-tuning under a new loss; Adam and the schedule start afresh).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Parts each batch is cut into and trained in parallel ([`Trainer::step_sharded`]);
+    /// runs from before data parallelism read 1 and resume as they were trained.
+    #[serde(default = "one_shard")]
+    pub shards: usize,
+}
+
+fn one_shard() -> usize {
+    1
 }
 
 impl RunConfig {
@@ -330,6 +338,7 @@ impl RunConfig {
             detector: preset.detector(),
             hard_negatives: None,
             init_from: None,
+            shards: 1,
         }
     }
 }
@@ -702,6 +711,7 @@ pub fn run(
                     }
                     Ok(vec![loss])
                 },
+                shards: config.shards,
             };
             drive(&config, dir, &loader, learner, stop_at, progress)
         }
@@ -720,6 +730,7 @@ pub fn run(
                     let l = loss.forward(&m.try_forward(b.input)?, b.target)?;
                     Ok(vec![l.total, l.part, l.uv, l.albedo])
                 },
+                shards: config.shards,
             };
             drive(&config, dir, &loader, learner, stop_at, progress)
         }
@@ -755,7 +766,8 @@ pub fn run(
                     losses,
                     condition,
                 ),
-            };
+            }
+            .with_shards(config.shards);
             drive(&config, dir, &loader, learner, stop_at, progress)
         }
     }
@@ -880,12 +892,13 @@ struct Single<M: Module, F> {
     trainer: Trainer<M>,
     task: Task,
     loss: F,
+    shards: usize,
 }
 
 impl<M, F> Stepper for Single<M, F>
 where
     M: Module,
-    F: FnMut(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError>,
+    F: Fn(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError> + Sync,
 {
     fn steps_done(&self) -> usize {
         self.trainer.step
@@ -898,7 +911,7 @@ where
             .task
             .pick(batch)
             .map_err(|e| TrainError::Data(e.to_string()))?;
-        self.trainer.step(batch, &mut self.loss)
+        self.trainer.step_sharded(batch, self.shards, &self.loss)
     }
     fn save_state(&self, dir: &Path) -> Result<(), CheckpointError> {
         self.trainer.save(dir)

@@ -20,7 +20,9 @@ pub mod stage2;
 
 use std::path::{Path, PathBuf};
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::optim::{
+    AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, OptimizerRecord,
+};
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 
@@ -276,39 +278,106 @@ impl<M: Module> Trainer<M> {
     }
 
     /// One update whose losses `loss_fn(model)` computes from data it captured itself
-    /// (stage 2 feeds several tensors and updates D inside it); otherwise as
-    /// [`step`](Self::step).
+    /// (stage 2 updates D inside it); otherwise as [`step`](Self::step).
     pub fn step_with(
         &mut self,
         loss_fn: impl FnOnce(&M) -> Result<Vec<Tensor<1>>, TrainError>,
     ) -> Result<Vec<f32>, TrainError> {
-        let mut losses = loss_fn(&self.model)?.into_iter();
-        let total = losses
-            .next()
-            .ok_or_else(|| TrainError::Read("no loss returned".into()))?;
-        let read = |t: Tensor<1>| {
-            t.try_into_scalar::<f32>()
-                .map_err(|e| TrainError::Read(format!("{e:?}")))
-        };
-        let value = read(total.clone())?;
-        if !value.is_finite() {
-            return Err(TrainError::NonFinite {
-                step: self.step,
-                value,
-            });
+        let losses = loss_fn(&self.model)?;
+        let (values, grads) = part_gradients(self.step, &self.model, losses, None)?;
+        self.apply(grads);
+        Ok(values)
+    }
+
+    /// One update on `batch` cut into `shards` parts along the batch axis, trained in
+    /// parallel (data parallel: each part's forward and backward on its own thread and
+    /// autodiff graph, the gradients summed in part order). Each part's loss is weighted
+    /// by its share of the batch, so per-sample means equal the whole batch's; terms
+    /// that pool over the batch (a mean over all hidden pixels) are pooled per part.
+    /// The arithmetic depends on `shards`, never on the thread count. `shards` ≤ 1 is
+    /// [`step`](Self::step).
+    pub fn step_sharded<F>(
+        &mut self,
+        batch: Batch,
+        shards: usize,
+        loss_fn: &F,
+    ) -> Result<Vec<f32>, TrainError>
+    where
+        F: Fn(&M, Batch) -> Result<Vec<Tensor<1>>, TrainError> + Sync,
+    {
+        if shards <= 1 {
+            return self.step(batch, loss_fn);
         }
-        let mut values = vec![value];
-        for t in losses {
-            values.push(read(t.detach())?);
+        let inputs = shard_rows(batch.input, shards);
+        let targets = shard_rows(batch.target, shards);
+        let parts = inputs
+            .into_iter()
+            .zip(targets)
+            .map(|((w, input), (_, target))| (w, Batch { input, target }))
+            .collect();
+        let (values, grads) = self.shard_gradients(self.replicas(shards), parts, loss_fn)?;
+        self.apply(grads);
+        Ok(values)
+    }
+
+    /// `n` copies of the model, each on its own autodiff graph with the same parameter
+    /// ids, so that shards on different threads never share (and serialise on) one
+    /// graph's lock; one shard uses the model itself.
+    pub fn replicas(&self, n: usize) -> Vec<M> {
+        if n <= 1 {
+            return vec![self.model.clone()];
         }
-        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        let device = self.device();
+        (0..n).map(|_| self.model.clone().fork(&device)).collect()
+    }
+
+    /// Runs `loss_fn` on each `(replica, part)` in parallel, each part's total loss
+    /// weighted by its share `w`; returns the weighted sums of the reported terms and
+    /// the gradients summed in part order (deterministic at any thread count).
+    pub fn shard_gradients<S, F>(
+        &self,
+        replicas: Vec<M>,
+        parts: Vec<(f64, S)>,
+        loss_fn: &F,
+    ) -> Result<(Vec<f32>, GradientsParams), TrainError>
+    where
+        S: Send,
+        F: Fn(&M, S) -> Result<Vec<Tensor<1>>, TrainError> + Sync,
+    {
+        use rayon::prelude::*;
+        let single = parts.len() == 1;
+        let step = self.step;
+        let results = replicas
+            .into_par_iter()
+            .zip(parts)
+            .map(|(m, (w, part))| {
+                let losses = loss_fn(&m, part)?;
+                let (values, grads) = part_gradients(step, &m, losses, (!single).then_some(w))?;
+                Ok((w, values, grads, m))
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        let mut sums: Vec<f32> = Vec::new();
+        let mut accumulator = GradientsAccumulator::<M>::new();
+        for (w, values, grads, m) in results {
+            if sums.is_empty() {
+                sums = vec![0.0; values.len()];
+            }
+            for (s, v) in sums.iter_mut().zip(&values) {
+                *s += if single { *v } else { w as f32 * v };
+            }
+            accumulator.accumulate(&m, grads);
+        }
+        Ok((sums, accumulator.grads()))
+    }
+
+    /// One optimizer update with `grads` at this step's rate.
+    pub fn apply(&mut self, grads: GradientsParams) {
         let lr = self
             .config
             .schedule
             .rate(self.config.learning_rate, self.step);
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
-        Ok(values)
     }
 
     /// Write `model.bpk`, `optim.bpk` and `step` into `dir` (created if missing).
@@ -365,6 +434,48 @@ impl<M: Module> Trainer<M> {
             config,
         })
     }
+}
+
+/// `t` (`[B, …]`) cut into at most `n` consecutive parts along the batch axis, each
+/// with its share of the batch.
+pub fn shard_rows<const D: usize>(t: Tensor<D>, n: usize) -> Vec<(f64, Tensor<D>)> {
+    let total = t.dims()[0].max(1) as f64;
+    t.chunk(n.max(1), 0)
+        .into_iter()
+        .map(|p| (p.dims()[0] as f64 / total, p))
+        .collect()
+}
+
+/// The reported values of `losses` (total first) and the gradients of the total for
+/// `model`'s parameters, the total scaled by `weight` when given. A non-finite total
+/// stops training at `step`.
+fn part_gradients<M: Module>(
+    step: usize,
+    model: &M,
+    losses: Vec<Tensor<1>>,
+    weight: Option<f64>,
+) -> Result<(Vec<f32>, GradientsParams), TrainError> {
+    let mut losses = losses.into_iter();
+    let total = losses
+        .next()
+        .ok_or_else(|| TrainError::Read("no loss returned".into()))?;
+    let read = |t: Tensor<1>| {
+        t.try_into_scalar::<f32>()
+            .map_err(|e| TrainError::Read(format!("{e:?}")))
+    };
+    let value = read(total.clone())?;
+    if !value.is_finite() {
+        return Err(TrainError::NonFinite { step, value });
+    }
+    let mut values = vec![value];
+    for t in losses {
+        values.push(read(t.detach())?);
+    }
+    let total = match weight {
+        Some(w) => total.mul_scalar(w),
+        None => total,
+    };
+    Ok((values, GradientsParams::from_grads(total.backward(), model)))
 }
 
 #[cfg(test)]
@@ -558,10 +669,11 @@ mod tests {
         assert_ne!(a[0], c[0], "a different seed must give different weights");
     }
 
-    /// burn's CPU backend runs on every core (rayon): the same seed still gives
-    /// bit-identical weights, run after run, and a one-thread pool gives the same bits as
-    /// a two-thread one (no reduction depends on how work is split). 64x64 at batch 4 is
-    /// large enough for flex to split convolutions across threads.
+    /// burn's CPU backend runs on every core (rayon), and each batch's two parts train
+    /// on two threads: the same seed still gives bit-identical weights, run after run,
+    /// and a one-thread pool gives the same bits as a two-thread one (no reduction
+    /// depends on how work is split). 64x64 at batch 4 is large enough for flex to split
+    /// convolutions across threads.
     #[test]
     fn parallel_training_is_deterministic() {
         let hole = HoleInput::Telea;
@@ -580,7 +692,8 @@ mod tests {
                     let b = Task::Stage1(hole)
                         .pick(l.batch(step, 4, &dev).unwrap())
                         .unwrap();
-                    t.step(b, |m, b| {
+                    // Two parts on two threads, or one after the other on one.
+                    t.step_sharded(b, 2, &|m: &Stage1Net, b: Batch| {
                         Ok(vec![
                             loss_cfg.forward(&m.try_forward(b.input)?, b.target)?.total,
                         ])
@@ -596,6 +709,84 @@ mod tests {
         let two = run(2);
         assert!(two == run(2), "two runs on two threads differ");
         assert!(two == run(1), "one thread and two threads differ");
+    }
+
+    /// Every parameter's gradient in `grads`, flattened, in `m`'s visiting order.
+    fn grad_values<M: Module>(m: &M, grads: &GradientsParams) -> Vec<f32> {
+        use burn::module::{ModuleVisitor, Param};
+        struct Collect<'a>(&'a GradientsParams, Vec<f32>);
+        impl ModuleVisitor for Collect<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let g = self
+                    .0
+                    .get::<D>(param.id)
+                    .expect("a gradient for every parameter");
+                self.1
+                    .extend(g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+            }
+        }
+        let mut c = Collect(grads, Vec::new());
+        m.visit(&mut c);
+        c.1
+    }
+
+    #[test]
+    fn shard_rows_cuts_along_the_batch_with_shares() {
+        let t = Tensor::<2>::from_floats([[1.0], [2.0], [3.0], [4.0], [5.0]], &device());
+        let parts = shard_rows(t, 2);
+        let shares: Vec<f64> = parts.iter().map(|p| p.0).collect();
+        assert_eq!(shares, vec![0.6, 0.4]);
+        let rows: Vec<Vec<f32>> = parts
+            .into_iter()
+            .map(|(_, p)| p.into_data().try_to_vec::<f32>().unwrap())
+            .collect();
+        assert_eq!(rows, vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0]]);
+    }
+
+    /// For a loss that is a mean over samples, two weighted parts on two replicas give
+    /// the whole batch's loss and gradients (to rounding), for every parameter; and a
+    /// step leaves the replicas' graphs behind (the model's ids are the optimizer's).
+    #[test]
+    fn sharded_gradients_equal_the_whole_batch() {
+        let dev = device().autodiff();
+        let net = seeded_init(Stage1Config::tiny().init(&dev), 9);
+        let t = Trainer::new(net, TrainConfig::new().with_batch_size(4));
+        let b = Task::Stage1(HoleInput::Absent)
+            .pick(loader(SIZE, 4).batch(0, 4, &dev).unwrap())
+            .unwrap();
+        // Per-pixel MSE of G1's three heads against fixed targets: a mean over samples.
+        let loss = |m: &Stage1Net, b: Batch| -> Result<Vec<Tensor<1>>, TrainError> {
+            let out = m.try_forward(b.input)?;
+            let mse = |t: Tensor<4>| {
+                let target = t.clone().detach().mul_scalar(0.5).add_scalar(0.1);
+                t.sub(target).powf_scalar(2.0).mean()
+            };
+            Ok(vec![mse(out.part_logits) + mse(out.uv) + mse(out.albedo)])
+        };
+        let (whole_v, whole_g) = t
+            .shard_gradients(t.replicas(1), vec![(1.0, b.clone())], &loss)
+            .unwrap();
+        let parts: Vec<(f64, Batch)> = shard_rows(b.input.clone(), 2)
+            .into_iter()
+            .zip(shard_rows(b.target.clone(), 2))
+            .map(|((w, input), (_, target))| (w, Batch { input, target }))
+            .collect();
+        assert_eq!(parts.len(), 2);
+        let (part_v, part_g) = t.shard_gradients(t.replicas(2), parts, &loss).unwrap();
+        assert!((whole_v[0] - part_v[0]).abs() <= 1e-6 * whole_v[0].abs().max(1.0));
+        let (a, b) = (
+            grad_values(&t.model, &whole_g),
+            grad_values(&t.model, &part_g),
+        );
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.iter().any(|v| *v != 0.0),
+            "the loss must reach the weights"
+        );
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y}");
+        }
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::losses::{
 use crate::nets::discriminator::Discriminator;
 use crate::nets::silhouette::Silhouette;
 use crate::nets::stage1::Stage1Net;
-use crate::nets::stage2::{condition_tensor, stage2_input, Condition, Stage2Net};
-use crate::train::{CheckpointError, TrainConfig, TrainError, Trainer};
+use crate::nets::stage2::{condition_tensor, stage2_input, Condition, Stage2Net, Stage2Output};
+use crate::train::{shard_rows, CheckpointError, TrainConfig, TrainError, Trainer};
 
 /// Sub-folder of a checkpoint holding D's state.
 pub const DISCRIMINATOR_DIR: &str = "discriminator";
@@ -47,6 +47,8 @@ pub struct Stage2Learner {
     s: Silhouette,
     pub losses: Stage2LossConfig,
     pub condition: Condition,
+    /// Parts G2's batch is cut into and trained in parallel (1: the whole batch at once).
+    pub shards: usize,
 }
 
 impl Stage2Learner {
@@ -67,6 +69,7 @@ impl Stage2Learner {
             s: s.freeze(),
             losses,
             condition,
+            shards: 1,
         }
     }
 
@@ -121,88 +124,167 @@ impl Stage2Learner {
 
     /// One D update and one G2 update on `batch`. Returns [`LOSS_NAMES`]' values (the
     /// unweighted terms; L2 is always reported, any other term whose weight is 0 is not
-    /// computed and reads 0).
+    /// computed and reads 0). With [`shards`](Self::shards) > 1, G2's forward and
+    /// backward run on that many parts of the batch in parallel (see
+    /// [`Trainer::step_sharded`]); D's update, between them, sees the whole batch.
     pub fn learn(&mut self, batch: SampleBatch) -> Result<Vec<f32>, TrainError> {
+        use rayon::prelude::*;
         let input = self.input(&batch)?;
         let w = self.losses.clone();
-        let patches = if w.patch_weight != 0.0 {
-            Some(PatchTargets::from_masks(
-                batch.mask.clone(),
-                w.patch_size,
-                w.patch_stride,
-            )?)
-        } else {
-            None
-        };
-        let clean = batch.clean;
-        let hidden = batch.hidden;
-        let mask = batch.mask;
+        let n = self.shards.max(1);
+        let (mut inputs, mut parts) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (((share, input), (_, clean)), ((_, hidden), (_, mask))) in shard_rows(input, n)
+            .into_iter()
+            .zip(shard_rows(batch.clean.clone(), n))
+            .zip(
+                shard_rows(batch.hidden, n)
+                    .into_iter()
+                    .zip(shard_rows(batch.mask, n)),
+            )
+        {
+            let patches = if w.patch_weight != 0.0 {
+                Some(PatchTargets::from_masks(
+                    mask.clone(),
+                    w.patch_size,
+                    w.patch_stride,
+                )?)
+            } else {
+                None
+            };
+            inputs.push(input);
+            parts.push((share, clean, hidden, mask, patches));
+        }
         let Self { g, d, s, .. } = self;
+        // G2's forward on each part, each replica on its own autodiff graph (a clone of
+        // a replica is the same graph's nodes, so its gradients are the replica's).
+        let replicas = g.replicas(parts.len());
+        let outs = replicas
+            .clone()
+            .into_par_iter()
+            .zip(inputs)
+            .map(|(m, input)| m.try_forward(input))
+            .collect::<Result<Vec<_>, _>>()?;
+        // D learns from the current ŷ of the whole batch, then judges each part.
         let mut d_value = 0.0;
-        let mut values = g.step_with(|g2| {
-            let out = g2.try_forward(input)?;
-            let device = out.restored.device();
-            let zero = || Tensor::<1>::zeros([1], &device);
-            let adversarial = if w.adversarial_weight != 0.0 {
-                let fake = out.restored.clone().detach();
-                let real = clean.clone();
-                d_value = d.step_with(|dm| {
-                    Ok(vec![discriminator_loss(dm.forward(real), dm.forward(fake))])
-                })?[0];
-                generator_adversarial_loss(d.model.forward(out.restored.clone()))
-            } else {
-                zero()
-            };
-            let reconstruction = reconstruction_loss(clean.clone(), out.restored.clone());
-            let silhouette = if w.silhouette_weight != 0.0 {
-                silhouette_feature_loss(s, out.foreground.clone(), clean.clone())
-            } else {
-                zero()
-            };
-            let patch = match &patches {
-                Some(t) => background_patch_loss(out.background.clone(), clean.clone(), t),
-                None => zero(),
-            };
-            let hidden_log = if w.hidden_log_weight != 0.0 {
-                hidden_log_mse(out.restored.clone(), clean.clone(), hidden.clone())
-            } else {
-                zero()
-            };
-            let hidden = if w.hidden_weight != 0.0 {
-                masked_mse(out.restored.clone(), clean.clone(), hidden)
-            } else {
-                zero()
-            };
-            let matte = if w.matte_weight != 0.0 {
-                matte_loss(out.alpha.clone(), mask)
-            } else {
-                zero()
-            };
-            let total = reconstruction
-                .clone()
-                .mul_scalar(w.reconstruction_weight)
-                .add(adversarial.clone().mul_scalar(w.adversarial_weight))
-                .add(silhouette.clone().mul_scalar(w.silhouette_weight))
-                .add(patch.clone().mul_scalar(w.patch_weight))
-                .add(hidden.clone().mul_scalar(w.hidden_weight))
-                .add(matte.clone().mul_scalar(w.matte_weight))
-                .add(hidden_log.clone().mul_scalar(w.hidden_log_weight));
-            Ok(vec![
-                total,
-                reconstruction,
-                adversarial,
-                silhouette,
-                patch,
-                hidden,
-                matte,
-                hidden_log,
-            ])
+        if w.adversarial_weight != 0.0 {
+            let fake = Tensor::cat(
+                outs.iter().map(|o| o.restored.clone().detach()).collect(),
+                0,
+            );
+            let real = batch.clean;
+            d_value = d
+                .step_with(|dm| Ok(vec![discriminator_loss(dm.forward(real), dm.forward(fake))]))?
+                [0];
+        }
+        let judges = d.replicas(parts.len());
+        let work = parts
+            .into_iter()
+            .zip(outs.into_iter().zip(judges))
+            .map(|((share, clean, hidden, mask, patches), (out, judge))| {
+                (share, (clean, hidden, mask, patches, out, judge, s.clone()))
+            })
+            .collect();
+        let (mut values, grads) = g.shard_gradients(replicas, work, &|_: &Stage2Net,
+                                                                       (
+            clean,
+            hidden,
+            mask,
+            patches,
+            out,
+            judge,
+            s,
+        ): Stage2Part| {
+            stage2_losses(&w, clean, hidden, mask, patches, out, &judge, &s)
         })?;
+        g.apply(grads);
         // D's loss sits before the matte term in LOSS_NAMES (the matte and hidden_log
         // columns came later, appended so older metrics.csv columns keep their places).
         values.insert(values.len() - 2, d_value);
         Ok(values)
     }
+
+    /// This learner with G2's batches cut into `shards` parallel parts.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+}
+
+/// One part of a stage-2 batch, with G2's output on it and the networks that score it:
+/// clean image, hidden mask, subject mask, L5's targets, G2's output, D, S.
+type Stage2Part = (
+    Tensor<4>,
+    Tensor<4>,
+    Tensor<4>,
+    Option<PatchTargets>,
+    Stage2Output,
+    Discriminator,
+    Silhouette,
+);
+
+/// G2's loss terms on one part, total first, in [`LOSS_NAMES`]' order without D's.
+#[allow(clippy::too_many_arguments)]
+fn stage2_losses(
+    w: &Stage2LossConfig,
+    clean: Tensor<4>,
+    hidden: Tensor<4>,
+    mask: Tensor<4>,
+    patches: Option<PatchTargets>,
+    out: Stage2Output,
+    judge: &Discriminator,
+    s: &Silhouette,
+) -> Result<Vec<Tensor<1>>, TrainError> {
+    let device = out.restored.device();
+    let zero = || Tensor::<1>::zeros([1], &device);
+    let adversarial = if w.adversarial_weight != 0.0 {
+        generator_adversarial_loss(judge.forward(out.restored.clone()))
+    } else {
+        zero()
+    };
+    let reconstruction = reconstruction_loss(clean.clone(), out.restored.clone());
+    let silhouette = if w.silhouette_weight != 0.0 {
+        silhouette_feature_loss(s, out.foreground.clone(), clean.clone())
+    } else {
+        zero()
+    };
+    let patch = match &patches {
+        Some(t) => background_patch_loss(out.background.clone(), clean.clone(), t),
+        None => zero(),
+    };
+    let hidden_log = if w.hidden_log_weight != 0.0 {
+        hidden_log_mse(out.restored.clone(), clean.clone(), hidden.clone())
+    } else {
+        zero()
+    };
+    let hidden = if w.hidden_weight != 0.0 {
+        masked_mse(out.restored.clone(), clean.clone(), hidden)
+    } else {
+        zero()
+    };
+    let matte = if w.matte_weight != 0.0 {
+        matte_loss(out.alpha.clone(), mask)
+    } else {
+        zero()
+    };
+    let total = reconstruction
+        .clone()
+        .mul_scalar(w.reconstruction_weight)
+        .add(adversarial.clone().mul_scalar(w.adversarial_weight))
+        .add(silhouette.clone().mul_scalar(w.silhouette_weight))
+        .add(patch.clone().mul_scalar(w.patch_weight))
+        .add(hidden.clone().mul_scalar(w.hidden_weight))
+        .add(matte.clone().mul_scalar(w.matte_weight))
+        .add(hidden_log.clone().mul_scalar(w.hidden_log_weight));
+    Ok(vec![
+        total,
+        reconstruction,
+        adversarial,
+        silhouette,
+        patch,
+        hidden,
+        matte,
+        hidden_log,
+    ])
 }
 
 #[cfg(test)]
@@ -301,6 +383,40 @@ mod tests {
         let values = l.learn(batch).unwrap();
         assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
         assert_ne!(param_values(&l.g.model), g0, "G2 did not learn");
+    }
+
+    /// G2 trained in two parallel parts reports the whole batch's terms (per-pixel
+    /// means, to rounding; D's loss over the whole batch), learns, leaves the frozen
+    /// networks alone, and gives the same bits run after run.
+    #[test]
+    fn sharded_step_reports_the_whole_batch_terms() {
+        let dev = device().autodiff();
+        let batch = || loader().batch(0, 4, &dev).unwrap();
+        let whole = learner(Condition::Texture, Stage2LossConfig::new(), 1e-3)
+            .learn(batch())
+            .unwrap();
+        let sharded = || {
+            let mut l = learner(Condition::Texture, Stage2LossConfig::new(), 1e-3).with_shards(2);
+            let (g0, s0) = (param_values(&l.g.model), param_values(&l.s));
+            let values = l.learn(batch()).unwrap();
+            assert_ne!(param_values(&l.g.model), g0, "G2 did not learn");
+            assert_eq!(param_values(&l.s), s0, "S moved");
+            (values, param_values(&l.g.model), param_values(&l.d.model))
+        };
+        let (values, g, d) = sharded();
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+        for name in ["l2_reconstruction", "l4_silhouette", "d_loss"] {
+            let at = LOSS_NAMES.iter().position(|n| *n == name).unwrap();
+            assert!(
+                close(values[at], whole[at]),
+                "{name}: {values:?} vs {whole:?}"
+            );
+        }
+        let again = sharded();
+        assert!(
+            values == again.0 && g == again.1 && d == again.2,
+            "not deterministic"
+        );
     }
 
     /// The loss weights with the method's four terms (L2–L5) switched off.
