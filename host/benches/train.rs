@@ -47,10 +47,6 @@ const BATCH2: usize = 16;
 const SIZE: usize = 128;
 
 impl Phases {
-    fn step_secs(&self) -> f64 {
-        (self.forward + self.backward + self.optimizer) / self.steps.max(1) as f64
-    }
-
     fn print(&self, name: &str) {
         let total = self.data + self.forward + self.backward + self.optimizer;
         let pct = |v: f64| 100.0 * v / total.max(1e-12);
