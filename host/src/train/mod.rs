@@ -237,6 +237,18 @@ pub struct Batch {
     pub target: Tensor<4>,
 }
 
+impl Batch {
+    /// This batch cut into at most `n` consecutive parts along the batch axis, each with
+    /// its share of the batch (see [`shard_rows`]).
+    pub fn parts(self, n: usize) -> Vec<(f64, Batch)> {
+        shard_rows(self.input, n)
+            .into_iter()
+            .zip(shard_rows(self.target, n))
+            .map(|((w, input), (_, target))| (w, Batch { input, target }))
+            .collect()
+    }
+}
+
 /// Model + optimizer + step counter: the whole resumable training state (apart from the
 /// data stream's position, which the caller owns).
 #[derive(Clone)]
@@ -308,13 +320,7 @@ impl<M: Module> Trainer<M> {
         if shards <= 1 {
             return self.step(batch, loss_fn);
         }
-        let inputs = shard_rows(batch.input, shards);
-        let targets = shard_rows(batch.target, shards);
-        let parts = inputs
-            .into_iter()
-            .zip(targets)
-            .map(|((w, input), (_, target))| (w, Batch { input, target }))
-            .collect();
+        let parts = batch.parts(shards);
         let (values, grads) = self.shard_gradients(self.replicas(shards), parts, loss_fn)?;
         self.apply(grads);
         Ok(values)
@@ -766,11 +772,7 @@ mod tests {
         let (whole_v, whole_g) = t
             .shard_gradients(t.replicas(1), vec![(1.0, b.clone())], &loss)
             .unwrap();
-        let parts: Vec<(f64, Batch)> = shard_rows(b.input.clone(), 2)
-            .into_iter()
-            .zip(shard_rows(b.target.clone(), 2))
-            .map(|((w, input), (_, target))| (w, Batch { input, target }))
-            .collect();
+        let parts = b.clone().parts(2);
         assert_eq!(parts.len(), 2);
         let (part_v, part_g) = t.shard_gradients(t.replicas(2), parts, &loss).unwrap();
         assert!((whole_v[0] - part_v[0]).abs() <= 1e-6 * whole_v[0].abs().max(1.0));
