@@ -39,6 +39,47 @@ impl ConvWeights {
     pub fn fan_in(&self) -> usize {
         self.shape[1] * self.shape[2] * self.shape[3]
     }
+
+    /// The `ConvTranspose` (kernel 4, stride 2, pads 1; weights `[in, out, 4, 4]`) that
+    /// computes "nearest ×2 upsampling, then this 3x3, stride-1, pad-1 convolution"
+    /// straight from the small input. `None` for any other convolution.
+    ///
+    /// Why: the upsampled tensor repeats each input pixel 2x2, so a 3x3 window over it
+    /// reads only 2x2 distinct input pixels, and the taps that land on the same one can
+    /// be summed ahead of time: 16 instead of 36 multiply-adds per input pixel and channel
+    /// pair, and the 4x larger upsampled tensor is never built. Per axis, output `2i`
+    /// reads input `i − 1` with tap 0 and input `i` with taps 1 + 2; output `2i + 1` reads
+    /// `i` with taps 0 + 1 and `i + 1` with tap 2. In the transposed convolution output
+    /// `o` reads input `i` through kernel index `o − 2i + 1`, hence the folded kernel
+    /// `[t2, t1 + t2, t0 + t1, t0]` per axis. Exact in real arithmetic (f32: ~1e-6).
+    pub fn transposed_upsample(&self) -> Option<ConvWeights> {
+        let [out, inp, kh, kw] = self.shape;
+        if kh != 3 || kw != 3 || self.stride != [1, 1] || self.pads != [1; 4] {
+            return None;
+        }
+        const FOLD: [&[usize]; 4] = [&[2], &[1, 2], &[0, 1], &[0]];
+        let mut weight = vec![0.0; inp * out * 16];
+        for o in 0..out {
+            for i in 0..inp {
+                let k = &self.weight[(o * inp + i) * 9..][..9];
+                for (r, rows) in FOLD.iter().enumerate() {
+                    for (c, cols) in FOLD.iter().enumerate() {
+                        weight[((i * out + o) * 4 + r) * 4 + c] = rows
+                            .iter()
+                            .flat_map(|&a| cols.iter().map(move |&b| k[a * 3 + b]))
+                            .sum();
+                    }
+                }
+            }
+        }
+        Some(ConvWeights {
+            weight,
+            shape: [inp, out, 4, 4],
+            bias: self.bias.clone(),
+            stride: [2, 2],
+            pads: [1; 4],
+        })
+    }
 }
 
 /// Builds one ONNX graph. Node outputs get fresh, unique names (`{op}_{n}`); graph inputs
@@ -277,6 +318,27 @@ impl GraphBuilder {
         self.op("Resize", &[x, "", &scales], attrs)
     }
 
+    /// `Conv` with `w` of `x` upsampled ×2 (nearest), i.e. `conv(resize_nearest2x(x))`,
+    /// written as the one `ConvTranspose` of [`ConvWeights::transposed_upsample`]:
+    /// 2.25x fewer multiply-adds and no upsampled copy. In tract 1.8–2.3x faster from
+    /// 16×16 inputs up and 0.76x at 8×8 (`benches/upsample.rs`); the 8×8 level is the
+    /// cheapest, so one form everywhere is kept. Other convolutions than 3x3 / stride 1 /
+    /// pad 1 are written literally.
+    pub fn conv_upsampled2x(&mut self, x: &str, w: &ConvWeights) -> String {
+        match w.transposed_upsample() {
+            Some(t) => {
+                let weight = self.const_f32("weight_t", &t.shape, &t.weight);
+                let bias = self.const_f32("bias", &[t.shape[1]], &t.bias);
+                let attrs = conv_attributes(&t);
+                self.op("ConvTranspose", &[x, &weight, &bias], attrs)
+            }
+            None => {
+                let up = self.resize_nearest2x(x);
+                self.conv(&up, w)
+            }
+        }
+    }
+
     /// `Concat` along `axis`.
     pub fn concat(&mut self, xs: &[&str], axis: i64) -> String {
         self.op("Concat", xs, vec![attr_int("axis", axis)])
@@ -503,6 +565,86 @@ mod tests {
             3.0, 3.0, 4.0, 4.0,
         ];
         assert_eq!(y, expected);
+    }
+
+    /// A small deterministic pseudo-random sequence (no RNG crate in this test).
+    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transposed_upsample_folds_taps_by_hand() {
+        // One channel, kernel 1..=9 (row-major). Per axis the folded kernel is
+        // [t2, t1 + t2, t0 + t1, t0]; its row 0 takes kernel row 2 (7, 8, 9) folded the
+        // same way along columns: [9, 8 + 9, 7 + 8, 7]; row 1 takes rows 1 + 2.
+        let w = ConvWeights {
+            weight: (1..=9).map(|v| v as f32).collect(),
+            shape: [1, 1, 3, 3],
+            bias: vec![0.25],
+            stride: [1, 1],
+            pads: [1; 4],
+        };
+        let t = w.transposed_upsample().expect("3x3 pad 1");
+        assert_eq!(t.shape, [1, 1, 4, 4]);
+        assert_eq!(&t.weight[..4], &[9.0, 17.0, 15.0, 7.0]);
+        assert_eq!(&t.weight[4..8], &[15.0, 28.0, 24.0, 11.0]);
+        assert_eq!(
+            (t.stride, t.pads, t.bias.as_slice()),
+            ([2, 2], [1; 4], &[0.25][..])
+        );
+        // Weights go from [out, in] to ONNX ConvTranspose's [in, out].
+        let two = ConvWeights {
+            weight: (0..18).map(|v| v as f32).collect(),
+            shape: [2, 1, 3, 3],
+            bias: vec![0.0; 2],
+            ..w.clone()
+        };
+        let t2 = two.transposed_upsample().expect("3x3 pad 1");
+        assert_eq!(t2.shape, [1, 2, 4, 4]);
+        assert_eq!(
+            t2.weight[15], 0.0,
+            "output 0's t0·t0 is its kernel's first tap"
+        );
+        assert_eq!(
+            t2.weight[31], 9.0,
+            "output 1's t0·t0 is its kernel's first tap"
+        );
+        let strided = ConvWeights {
+            stride: [2, 2],
+            ..w.clone()
+        };
+        assert!(strided.transposed_upsample().is_none());
+    }
+
+    #[test]
+    fn conv_upsampled2x_equals_resize_then_conv() {
+        // Non-square, 2 → 3 channels, random weights: the transposed form matches the literal
+        // one at every output pixel, borders included.
+        let dims = [1, 2, 3, 5];
+        let x = pseudo_random(2 * 3 * 5, 7);
+        let w = ConvWeights {
+            weight: pseudo_random(3 * 2 * 9, 11),
+            shape: [3, 2, 3, 3],
+            bias: vec![0.1, -0.2, 0.3],
+            stride: [1, 1],
+            pads: [1; 4],
+        };
+        let literal = run_one(&dims, &x, |g, i| {
+            let up = g.resize_nearest2x(i);
+            g.conv(&up, &w)
+        });
+        let folded = run_one(&dims, &x, |g, i| g.conv_upsampled2x(i, &w));
+        assert_eq!(literal.len(), 3 * 6 * 10);
+        assert_eq!(folded.len(), literal.len());
+        for (a, b) in literal.iter().zip(&folded) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 
     #[test]

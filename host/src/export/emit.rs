@@ -88,9 +88,9 @@ impl<'a> Emitter<'a> {
         self.conv_with(x, conv, false, false)
     }
 
-    /// [`conv`](Self::conv) of `x` upsampled ×2 (nearest). The upsampling stays in f32
-    /// even in int8: tract resamples f32 with a fast path and 8-bit tensors with a generic
-    /// one that is ~90x slower.
+    /// [`conv`](Self::conv) of `x` upsampled ×2 (nearest). In f32 it is written as one
+    /// `ConvTranspose` on `x` ([`GraphBuilder::conv_upsampled2x`]), so the upsampled
+    /// tensor never exists.
     pub fn conv_upsampled(&mut self, x: &str, conv: &Conv2d) -> Result<String, ExportError> {
         self.conv_with(x, conv, true, true)
     }
@@ -107,50 +107,46 @@ impl<'a> Emitter<'a> {
         let w = conv_weights(conv)?;
         let index = self.convs;
         self.convs += 1;
-        match self.numerics {
-            Numerics::Int8(..) if !quantise || self.full_resolution => {
-                let x = if upsample {
-                    self.g.resize_nearest2x(x)
-                } else {
-                    x.to_string()
-                };
-                Ok(self.g.conv(&x, &w))
+        let (ranges, weights) = match self.numerics {
+            Numerics::Int8(ranges, weights) if quantise && !self.full_resolution => {
+                (ranges, weights)
             }
-            Numerics::Float | Numerics::Probe => {
-                let x = if upsample {
-                    self.g.resize_nearest2x(x)
+            _ => {
+                let y = if upsample {
+                    self.g.conv_upsampled2x(x, &w)
                 } else {
-                    x.to_string()
+                    self.g.conv(x, &w)
                 };
-                let y = self.g.conv(&x, &w);
+                // A probe of `x` stands for the upsampled input: both hold the same values.
                 if let Numerics::Probe = self.numerics {
-                    let input = self.g.probe(&x);
+                    let input = self.g.probe(x);
                     let output = self.g.probe(&y);
                     self.probes.push(Probe { input, output });
                 }
-                Ok(y)
+                return Ok(y);
             }
-            Numerics::Int8(ranges, weights) => {
-                let r = ranges.get(index).ok_or(ExportError::CalibrationMismatch {
-                    expected: index + 1,
-                    found: ranges.len(),
-                })?;
-                let x = if upsample {
-                    self.g.resize_nearest2x(x)
-                } else {
-                    x.to_string()
-                };
-                let qx = match self.quantised.get(&x) {
-                    Some(q) => q.clone(),
-                    None => {
-                        let q = quantise::quantize_activation(&mut self.g, &x, r.input);
-                        self.quantised.insert(x.clone(), q.clone());
-                        q
-                    }
-                };
-                Ok(quantise::qconv(&mut self.g, &qx, &w, r.output, weights))
+        };
+        let r = ranges.get(index).ok_or(ExportError::CalibrationMismatch {
+            expected: index + 1,
+            found: ranges.len(),
+        })?;
+        // Int8 keeps the literal form: ONNX has no quantised `ConvTranspose`. The
+        // upsampling stays in f32: tract resamples f32 with a fast path and 8-bit tensors
+        // with a generic one that is ~90x slower.
+        let x = if upsample {
+            self.g.resize_nearest2x(x)
+        } else {
+            x.to_string()
+        };
+        let qx = match self.quantised.get(&x) {
+            Some(q) => q.clone(),
+            None => {
+                let q = quantise::quantize_activation(&mut self.g, &x, r.input);
+                self.quantised.insert(x.clone(), q.clone());
+                q
             }
-        }
+        };
+        Ok(quantise::qconv(&mut self.g, &qx, &w, r.output, weights))
     }
 
     /// The finished model and, in [`Numerics::Probe`] mode, its probes in emission order.

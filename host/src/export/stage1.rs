@@ -71,7 +71,8 @@ mod tests {
 
     /// Which convolutions the int8 graph quantises: all but the three output heads and the
     /// three full-resolution ones (stem, last up-sampling conv, last decoder conv), each
-    /// with one scalar weight scale.
+    /// with one scalar weight scale. The f32 up-sampling conv is the folded
+    /// `ConvTranspose`, the quantised ones keep `Resize` + `QLinearConv`.
     #[test]
     fn int8_keeps_heads_and_full_resolution_in_f32() {
         let net = Stage1Config::tiny().init(&device()); // depth 3: 1 + 6 + 6 + 3 = 16 convs
@@ -90,7 +91,11 @@ mod tests {
         let (model, _) = stage1_graph(&net, 64, 64, numerics).unwrap();
         let graph = model.graph.unwrap();
         let count = |op: &str| graph.node.iter().filter(|n| n.op_type == op).count();
-        assert_eq!((count("QLinearConv"), count("Conv")), (10, 6));
+        assert_eq!(
+            (count("QLinearConv"), count("Conv"), count("ConvTranspose")),
+            (10, 5, 1)
+        );
+        assert_eq!(count("Resize"), 2, "the two quantised up-sampling convs");
         // QLinearConv input 4 is the weight scale: a scalar initializer.
         for node in graph.node.iter().filter(|n| n.op_type == "QLinearConv") {
             let scale = graph

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`ConvBlock`] | `Conv(3x3, pad 1)` → `LeakyRelu` | `[B, Cin, H, W]` → `[B, Cout, H, W]` |
 //! | [`Down`] | `Conv(3x3, stride 2, pad 1)` → `LeakyRelu` | `[B, Cin, H, W]` → `[B, Cout, H/2, W/2]` |
-//! | [`Up`] | `Resize(nearest, ×2)` → `Conv(3x3, pad 1)` → `LeakyRelu` | `[B, Cin, H, W]` → `[B, Cout, 2H, 2W]` |
+//! | [`Up`] | `Resize(nearest, ×2)` → `Conv(3x3, pad 1)` → `LeakyRelu`; in f32 the first two are written as one `ConvTranspose(4x4, stride 2)` with the same output | `[B, Cin, H, W]` → `[B, Cout, 2H, 2W]` |
 //! | [`Head`] | `Conv(1x1)` | `[B, Cin, H, W]` → `[B, Cout, H, W]` |
 
 use burn::module::{ModuleMapper, Param};
@@ -120,6 +120,10 @@ pub struct UpConfig {
 /// Upsampling without transposed convolution (no checkerboard artefacts, trivial to
 /// export): nearest-neighbour ×2 (each pixel repeated into a 2x2 square), then a 3x3
 /// convolution (padding 1) and LeakyReLU.
+///
+/// The exporter writes the f32 form as one `ConvTranspose` whose kernel sums the taps
+/// that read the same input pixel (`unveil_device::onnx::ConvWeights::transposed_upsample`):
+/// the same function, 2.25x fewer multiply-adds, and the plain structure stays for training.
 ///
 /// For an exact ×2 the nearest resize is the same under ONNX `Resize` with either
 /// `asymmetric`/`floor` or the default `half_pixel`/`round_prefer_floor`: output pixel
