@@ -36,7 +36,7 @@ fn state(cin: usize, side: usize, w: &ConvWeights, folded: bool) -> TypedSimpleS
     let y = if folded {
         g.conv_upsampled2x(&x, w)
     } else {
-        let up = g.resize_nearest2x(&x);
+        let up = g.resize_nearest(&x, 2);
         g.conv(&up, w)
     };
     let y = g.leaky_relu(&y, 0.2);

@@ -305,11 +305,12 @@ impl GraphBuilder {
         self.op("Cast", &[x], vec![attr_int("to", to as i64)])
     }
 
-    /// Nearest-neighbour ×2 upsampling of the two spatial axes of an NCHW tensor: output
-    /// pixel `i` reads input pixel `floor(i / 2)` (`asymmetric` + `floor`, the same as
-    /// [`crate::nets::blocks::upsample_nearest2x`]).
-    pub fn resize_nearest2x(&mut self, x: &str) -> String {
-        let scales = self.const_f32("scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
+    /// Nearest-neighbour upsampling by an integer `factor` of the two spatial axes of an
+    /// NCHW tensor: output pixel `i` reads input pixel `floor(i / factor)` (`asymmetric` +
+    /// `floor`, the same as `unveil_host::nets::blocks::upsample_nearest`).
+    pub fn resize_nearest(&mut self, x: &str, factor: usize) -> String {
+        let f = factor as f32;
+        let scales = self.const_f32("scales", &[4], &[1.0, 1.0, f, f]);
         let attrs = vec![
             attr_string("mode", "nearest"),
             attr_string("coordinate_transformation_mode", "asymmetric"),
@@ -318,7 +319,21 @@ impl GraphBuilder {
         self.op("Resize", &[x, "", &scales], attrs)
     }
 
-    /// `Conv` with `w` of `x` upsampled ×2 (nearest), i.e. `conv(resize_nearest2x(x))`,
+    /// `AveragePool` over `factor`×`factor` blocks with stride `factor` (no padding): the
+    /// input of a network that runs at 1/`factor` of its image's resolution.
+    pub fn average_pool(&mut self, x: &str, factor: usize) -> String {
+        let k = factor as i64;
+        self.op(
+            "AveragePool",
+            &[x],
+            vec![
+                attr_ints("kernel_shape", &[k, k]),
+                attr_ints("strides", &[k, k]),
+            ],
+        )
+    }
+
+    /// `Conv` with `w` of `x` upsampled ×2 (nearest), i.e. `conv(resize_nearest(x, 2))`,
     /// written as the one `ConvTranspose` of [`ConvWeights::transposed_upsample`]:
     /// 2.25x fewer multiply-adds and no upsampled copy. In tract 1.8–2.3x faster from
     /// 16×16 inputs up and 0.76x at 8×8 (`benches/upsample.rs`); the 8×8 level is the
@@ -333,7 +348,7 @@ impl GraphBuilder {
                 self.op("ConvTranspose", &[x, &weight, &bias], attrs)
             }
             None => {
-                let up = self.resize_nearest2x(x);
+                let up = self.resize_nearest(x, 2);
                 self.conv(&up, w)
             }
         }
@@ -553,9 +568,9 @@ mod tests {
     }
 
     #[test]
-    fn resize_nearest2x_repeats_pixels_like_burn() {
+    fn resize_nearest_repeats_pixels_like_burn() {
         let y = run_one(&[1, 1, 2, 2], &[1.0, 2.0, 3.0, 4.0], |g, i| {
-            g.resize_nearest2x(i)
+            g.resize_nearest(i, 2)
         });
         #[rustfmt::skip]
         let expected = vec![
@@ -565,6 +580,20 @@ mod tests {
             3.0, 3.0, 4.0, 4.0,
         ];
         assert_eq!(y, expected);
+    }
+
+    #[test]
+    fn resize_nearest_by_three() {
+        let y = run_one(&[1, 1, 1, 2], &[1.0, 2.0], |g, i| g.resize_nearest(i, 3));
+        assert_eq!(y, [1.0, 1.0, 1.0, 2.0, 2.0, 2.0].repeat(3));
+    }
+
+    #[test]
+    fn average_pool_means_each_block() {
+        // 2x4 ramp 0..8 in 2x2 blocks: (0+1+4+5)/4, (2+3+6+7)/4.
+        let x: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let y = run_one(&[1, 1, 2, 4], &x, |g, i| g.average_pool(i, 2));
+        assert_eq!(y, vec![2.5, 4.5]);
     }
 
     /// A small deterministic pseudo-random sequence (no RNG crate in this test).
@@ -636,7 +665,7 @@ mod tests {
             pads: [1; 4],
         };
         let literal = run_one(&dims, &x, |g, i| {
-            let up = g.resize_nearest2x(i);
+            let up = g.resize_nearest(i, 2);
             g.conv(&up, &w)
         });
         let folded = run_one(&dims, &x, |g, i| g.conv_upsampled2x(i, &w));

@@ -118,16 +118,23 @@ fn f32_graphs_match_burn_within_1e4_for_every_condition() {
     }
 }
 
-/// Hole-aware graphs (both stages read RGB with the hole pre-filled plus the hole plane):
-/// burn and tract agree within 1e-4 on the shared crate's own hole input, f32 and int8
-/// export, and the device's model loader takes the 4-plane contract.
+/// Hole-aware graphs (both stages read RGB with the hole pre-filled plus the hole plane),
+/// with a G1 at half resolution (`AveragePool` in, `Resize` out): burn and tract agree
+/// within 1e-4 on the shared crate's own hole input, f32 and int8 export, and the
+/// device's model loader takes the 4-plane contract.
 #[test]
 fn hole_aware_graphs_match_burn_within_1e4() {
     use unveil_shared::{ImageU8, Mask, Normalisation};
     let dev = cpu_device();
     let hole = HoleInput::Telea;
     let condition = Condition::Texture;
-    let g1 = seeded_init(Stage1Config::tiny().with_hole_input(hole).init(&dev), 31);
+    let g1 = seeded_init(
+        Stage1Config::tiny()
+            .with_hole_input(hole)
+            .with_downscale(Some(2))
+            .init(&dev),
+        31,
+    );
     let g2 = seeded_init(
         Stage2Config::tiny()
             .with_condition(condition)

@@ -124,6 +124,11 @@ pub(crate) struct TrainArgs {
     /// more per step but costs about width² per frame on the device.
     #[arg(long, value_name = "N")]
     pub(crate) width: Option<usize>,
+    /// Stage 1: run the U-Net at 1/N of the image's resolution (1 or 2; default 1): the
+    /// image is averaged over NxN blocks and the texture map repeated back, which makes
+    /// G1 N² times cheaper on the device and in training.
+    #[arg(long, value_name = "N", value_parser = count_in(1, 2))]
+    pub(crate) downscale: Option<usize>,
     /// Stage 2 loss weights (0 switches a term off): L2 reconstruction, L3 adversarial,
     /// L4 silhouette features, L5 background patches.
     #[arg(long)]
@@ -374,6 +379,13 @@ pub(crate) fn run_config(
     }
     if network == Network::Stage1 {
         config.stage1 = config.stage1.clone().with_hole_input(args.hole);
+    }
+    if let Some(d) = args.downscale {
+        anyhow::ensure!(
+            network == Network::Stage1,
+            "--downscale applies to stage1 (G1) only"
+        );
+        config.stage1.downscale = Some(d);
     }
     if network == Network::Stage2 {
         config.stage2 = config

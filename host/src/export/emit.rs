@@ -134,7 +134,7 @@ impl<'a> Emitter<'a> {
         // upsampling stays in f32: tract resamples f32 with a fast path and 8-bit tensors
         // with a generic one that is ~90x slower.
         let x = if upsample {
-            self.g.resize_nearest2x(x)
+            self.g.resize_nearest(x, 2)
         } else {
             x.to_string()
         };

@@ -1,6 +1,7 @@
 //! G1 as an ONNX graph: `image` `[1, 3, H, W]` → `texture` `[1, 6, H, W]`, exactly
 //! [`crate::nets::stage1::Stage1Output::texture_map`] (the two-step part label included), so the
-//! device never re-implements the label rule.
+//! device never re-implements the label rule. A G1 with a downscale reads its image
+//! through `AveragePool` and repeats its small map with `Resize` (nearest).
 
 use tract_onnx::pb::{self, tensor_proto::DataType};
 use unveil_shared::manifest::io;
@@ -19,11 +20,17 @@ pub fn stage1_graph(
 ) -> Result<(pb::ModelProto, Vec<Probe>), ExportError> {
     net.check_input([1, net.in_channels, height, width])?;
     let mut e = Emitter::new(numerics);
-    let x = e.g.input(
+    let image = e.g.input(
         io::IMAGE,
         DataType::Float,
         &[1, net.in_channels, height, width],
     );
+    let d = net.downscale;
+    let x = if d > 1 {
+        e.g.average_pool(&image, d)
+    } else {
+        image
+    };
     let (z, skips) = encoder(&mut e, &x, &net.stem, &net.down, &net.down_conv)?;
     let features = decoder(&mut e, &z, &net.up, &net.up_conv, Some(&skips))?;
     let logits = net.part_head.emit(&mut e, &features)?;
@@ -32,6 +39,12 @@ pub fn stage1_graph(
     let albedo = net.albedo_head.emit(&mut e, &features)?;
     let albedo = e.g.sigmoid(&albedo);
     let texture = texture_map(&mut e.g, &logits, &uv, &albedo);
+    // Pointwise from here, so repeating the small map equals the burn net's repeated heads.
+    let texture = if d > 1 {
+        e.g.resize_nearest(&texture, d)
+    } else {
+        texture
+    };
     let dims = [1, TEXTURE_CHANNELS, height, width];
     e.g.output(&texture, io::TEXTURE, DataType::Float, Some(&dims));
     e.finish(

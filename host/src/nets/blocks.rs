@@ -127,7 +127,7 @@ pub struct UpConfig {
 ///
 /// For an exact ×2 the nearest resize is the same under ONNX `Resize` with either
 /// `asymmetric`/`floor` or the default `half_pixel`/`round_prefer_floor`: output pixel
-/// `i` reads input pixel `i / 2` (see [`upsample_nearest2x`]).
+/// `i` reads input pixel `i / 2` (see [`upsample_nearest`]).
 #[derive(Module, Debug)]
 pub struct Up {
     conv: Conv2d,
@@ -152,7 +152,7 @@ impl Up {
 
     /// `[B, Cin, H, W]` → `[B, Cout, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.conv.forward(upsample_nearest2x(x)))
+        self.act.forward(self.conv.forward(upsample_nearest(x, 2)))
     }
 }
 
@@ -193,12 +193,13 @@ impl Head {
     }
 }
 
-/// Nearest-neighbour ×2 upsampling: `[B, C, H, W]` → `[B, C, 2H, 2W]`, output `(y, x)` =
-/// input `(y / 2, x / 2)` (integer division), i.e. each pixel repeated into a 2x2 square.
-pub fn upsample_nearest2x(x: Tensor<4>) -> Tensor<4> {
+/// Nearest-neighbour upsampling by an integer `factor`: `[B, C, H, W]` →
+/// `[B, C, factor·H, factor·W]`, output `(y, x)` = input `(y / factor, x / factor)`
+/// (integer division), i.e. each pixel repeated into a `factor`² square.
+pub fn upsample_nearest(x: Tensor<4>, factor: usize) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let options = Interpolate2dConfig::new()
-        .with_output_size(Some([2 * h, 2 * w]))
+        .with_output_size(Some([factor * h, factor * w]))
         .with_mode(InterpolateMode::Nearest)
         .with_align_corners(false)
         .init();
@@ -348,7 +349,7 @@ mod tests {
     fn upsample_repeats_each_pixel_into_a_2x2_square() {
         let dev = device();
         let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
-        let y: Vec<f32> = upsample_nearest2x(x).into_data().try_to_vec().unwrap();
+        let y: Vec<f32> = upsample_nearest(x, 2).into_data().try_to_vec().unwrap();
         #[rustfmt::skip]
         let expected = vec![
             1.0, 1.0, 2.0, 2.0,
@@ -364,11 +365,20 @@ mod tests {
         // 3 → 6: output i reads input i / 2, for every i.
         let dev = device();
         let x = Tensor::<4>::from_floats([[[[1.0, 2.0, 3.0]]]], &dev);
-        let y: Vec<f32> = upsample_nearest2x(x).into_data().try_to_vec().unwrap();
+        let y: Vec<f32> = upsample_nearest(x, 2).into_data().try_to_vec().unwrap();
         assert_eq!(
             y,
             vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
         );
+    }
+
+    #[test]
+    fn upsample_by_three_repeats_into_3x3_squares() {
+        let dev = device();
+        let x = Tensor::<4>::from_floats([[[[1.0, 2.0]]]], &dev);
+        let y: Vec<f32> = upsample_nearest(x, 3).into_data().try_to_vec().unwrap();
+        let row = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0];
+        assert_eq!(y, row.repeat(3));
     }
 
     fn values<M: Module>(m: &M) -> Vec<f32> {

@@ -16,10 +16,12 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 use unveil_shared::hole::HoleInput;
 
 use crate::nets::blocks::{
-    ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig,
+    upsample_nearest, ConvBlock, ConvBlockConfig, Down, DownConfig, Head, HeadConfig, Up, UpConfig,
 };
 use crate::nets::{check_dims, ShapeError};
 
@@ -46,6 +48,12 @@ pub struct Stage1Config {
     /// `in_channels` must be its [`HoleInput::image_channels`].
     #[config(default = "HoleInput::Absent")]
     pub hole: HoleInput,
+    /// The U-Net runs at 1/`downscale` of its image's resolution: the image is averaged
+    /// over `downscale`² blocks on the way in and the outputs are repeated back (nearest)
+    /// on the way out. At 2 every layer costs a quarter; the texture map is smooth
+    /// (parts, chart coordinates, colour), and each layer sees twice as much of the body.
+    /// `None` (what run files written before this option hold) means 1.
+    pub downscale: Option<usize>,
 }
 
 impl Default for Stage1Config {
@@ -76,7 +84,12 @@ impl Stage1Config {
 
     /// Input H and W must be multiples of this.
     pub fn size_multiple(&self) -> usize {
-        1 << self.depth
+        self.downscale_factor() << self.depth
+    }
+
+    /// [`downscale`](Self::downscale), at least 1.
+    pub fn downscale_factor(&self) -> usize {
+        self.downscale.unwrap_or(1).max(1)
     }
 
     /// Build G1 on `device` with burn's default (lazy, RNG-drawn) initialisation; wrap in
@@ -109,6 +122,7 @@ impl Stage1Config {
             in_channels: self.in_channels,
             depth: self.depth,
             hole: self.hole,
+            downscale: self.downscale_factor(),
         }
     }
 
@@ -141,6 +155,9 @@ pub struct Stage1Net {
     /// How the image input carries the hole (configuration, not a weight).
     #[module(skip)]
     pub(crate) hole: HoleInput,
+    /// See [`Stage1Config::downscale`] (configuration, not a weight; at least 1).
+    #[module(skip)]
+    pub(crate) downscale: usize,
 }
 
 /// The three outputs of G1.
@@ -162,7 +179,12 @@ impl Stage1Net {
 
     /// Check that `dims` (`[B, C, H, W]`) is an input this network takes.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ShapeError> {
-        check_dims(dims, self.in_channels, 1 << self.depth)
+        check_dims(dims, self.in_channels, self.downscale << self.depth)
+    }
+
+    /// See [`Stage1Config::downscale`].
+    pub fn downscale(&self) -> usize {
+        self.downscale
     }
 
     /// [`forward`](Self::forward) after [`check_input`](Self::check_input).
@@ -171,10 +193,24 @@ impl Stage1Net {
         Ok(self.forward(x))
     }
 
-    /// `x`: `[B, 3, H, W]` image in [-1, 1], H and W multiples of `2^depth`
+    /// `x`: `[B, 3, H, W]` image in [-1, 1], H and W multiples of `downscale · 2^depth`
     /// (unchecked here: a wrong shape panics inside burn; use [`try_forward`](Self::try_forward)
-    /// for untrusted input).
+    /// for untrusted input). The outputs are `[B, ·, H, W]` whatever the downscale.
     pub fn forward(&self, x: Tensor<4>) -> Stage1Output {
+        let d = self.downscale;
+        if d <= 1 {
+            return self.forward_native(x);
+        }
+        let out = self.forward_native(avg_pool2d(x, AvgPoolOptions::new([d, d])));
+        Stage1Output {
+            part_logits: upsample_nearest(out.part_logits, d),
+            uv: upsample_nearest(out.uv, d),
+            albedo: upsample_nearest(out.albedo, d),
+        }
+    }
+
+    /// The U-Net at its own resolution: `[B, 3, h, w]` → outputs `[B, ·, h, w]`.
+    fn forward_native(&self, x: Tensor<4>) -> Stage1Output {
         let mut skips = Vec::with_capacity(self.depth + 1);
         let mut h = self.stem.forward(x); // [B, w, H, W]
         for (down, conv) in self.down.iter().zip(&self.down_conv) {
@@ -270,6 +306,48 @@ mod tests {
         let net = cfg.init(&dev);
         let out = net.forward(Tensor::<4>::zeros([1, 3, 128, 128], &dev));
         assert_eq!(out.part_logits.dims(), [1, 25, 128, 128]);
+    }
+
+    /// At downscale 2 the U-Net sees each 2x2 block's mean and every output pixel repeats
+    /// its block's: on an image already constant in 2x2 blocks that is exactly the
+    /// full-resolution network run on the small image, upsampled.
+    #[test]
+    fn downscale_runs_the_net_on_block_means() {
+        let dev = device();
+        let cfg = Stage1Config::tiny().with_downscale(Some(2));
+        assert_eq!(cfg.size_multiple(), 16);
+        let half = crate::nets::blocks::seeded_init(cfg.init(&dev), 7);
+        let mut full = half.clone();
+        full.downscale = 1;
+        let small = Tensor::<4>::random(
+            [1, 3, 16, 24],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &dev,
+        );
+        let out = half.forward(upsample_nearest(small.clone(), 2));
+        let expected = full.forward(small);
+        assert_eq!(out.part_logits.dims(), [1, 25, 32, 48]);
+        for (a, b) in [
+            (out.part_logits, expected.part_logits),
+            (out.uv, expected.uv),
+            (out.albedo, expected.albedo),
+        ] {
+            let diff: f32 = (a - upsample_nearest(b, 2)).abs().max().into_scalar();
+            assert!(diff < 1e-5, "{diff}");
+        }
+        // 24 is a multiple of 8 (the native net's) but not of 16.
+        let bad = half.try_forward(Tensor::<4>::zeros([1, 3, 24, 32], &dev));
+        assert!(matches!(bad, Err(ShapeError::Size { multiple: 16, .. })));
+    }
+
+    /// Run files written before the option existed hold no `downscale`: full resolution.
+    #[test]
+    fn config_without_downscale_reads_as_full_resolution() {
+        let old = r#"{"base_width": 8, "depth": 4, "image_size": 128, "in_channels": 4,
+            "hole": "Telea"}"#;
+        let cfg: Stage1Config = serde_json::from_str(old).unwrap();
+        assert_eq!((cfg.downscale, cfg.downscale_factor()), (None, 1));
+        assert_eq!(cfg.size_multiple(), 16);
     }
 
     #[test]

@@ -847,9 +847,10 @@ fn check_init_source(src: &Path, config: &RunConfig) -> Result<(), HarnessError>
             serde_json::to_value(&config.silhouette),
             serde_json::to_value(&saved.silhouette),
         ),
+        // The downscale is no layer: a G1 may start from one trained at another resolution.
         Network::Extractor | Network::Stage1 => (
             serde_json::to_value(&config.stage1),
-            serde_json::to_value(&saved.stage1),
+            serde_json::to_value(saved.stage1.clone().with_downscale(config.stage1.downscale)),
         ),
     };
     if mine.ok() != theirs.ok() {
