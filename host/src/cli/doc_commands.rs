@@ -157,8 +157,9 @@ fn the_recipe_gives_the_committed_run_configurations() {
     }
     assert_eq!(
         runs.len(),
-        7,
-        "S, G1, G2 and its fine-tune, the occlusion detector with its two continuations"
+        11,
+        "S, G1 and its three continuations, G2 and its two fine-tunes, the occlusion \
+         detector with its two continuations"
     );
     for (name, config) in runs {
         let dir = root().join("models").join(&name);
