@@ -182,11 +182,6 @@ impl Stage1Net {
         check_dims(dims, self.in_channels, self.downscale << self.depth)
     }
 
-    /// See [`Stage1Config::downscale`].
-    pub fn downscale(&self) -> usize {
-        self.downscale
-    }
-
     /// [`forward`](Self::forward) after [`check_input`](Self::check_input).
     pub fn try_forward(&self, x: Tensor<4>) -> Result<Stage1Output, ShapeError> {
         self.check_input(x.dims())?;
